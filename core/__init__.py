@@ -1,0 +1,1 @@
+"""The domain shared by the api, worker and inbound processes."""

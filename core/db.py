@@ -1,0 +1,80 @@
+"""Tortoise configuration, start-up, shutdown and migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.context import TortoiseContext
+
+from core.settings import Settings, get_settings
+
+MODELS_MODULE = "core.models"
+MIGRATIONS_MODULE = "core.migrations"
+
+
+def _normalise_url(url: str) -> str:
+    if url.startswith("sqlite://") and not url.startswith("sqlite://:memory:"):
+        path = url[len("sqlite://") :].split("?", 1)[0]
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("postgresql://"):
+        url = "postgres://" + url[len("postgresql://") :]
+    return url
+
+
+def tortoise_config(database_url: str | None = None) -> dict[str, Any]:
+    url = _normalise_url(database_url or get_settings().database_url)
+    return {
+        "connections": {"default": url},
+        "apps": {
+            "models": {
+                "models": [MODELS_MODULE],
+                "default_connection": "default",
+                "migrations": MIGRATIONS_MODULE,
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+# For the `tortoise` CLI (makemigrations): `tortoise -c core.db.TORTOISE_ORM makemigrations`.
+TORTOISE_ORM = {
+    "connections": {"default": "sqlite://var/makemigrations.sqlite3"},
+    "apps": {
+        "models": {
+            "models": [MODELS_MODULE],
+            "default_connection": "default",
+            "migrations": MIGRATIONS_MODULE,
+        }
+    },
+}
+
+
+async def init_db(settings: Settings | None = None) -> TortoiseContext:
+    """Open the ORM for this process. The context is global so every task sees it."""
+    settings = settings or get_settings()
+    return await Tortoise.init(
+        config=tortoise_config(settings.database_url), _enable_global_fallback=True
+    )
+
+
+async def close_db(ctx: TortoiseContext | None = None) -> None:
+    if ctx is not None:
+        await ctx.close_connections()
+    else:
+        await Tortoise.close_connections()
+
+
+async def migrate(database_url: str | None = None) -> None:
+    """Bring the database to the current schema (idempotent)."""
+    from tortoise.migrations.api import migrate as run_migrations
+
+    await run_migrations(config=tortoise_config(database_url))
+    await Tortoise.close_connections()
+
+
+def is_postgres() -> bool:
+    conn = Tortoise.get_connection("default")
+    return conn.capabilities.dialect == "postgres"

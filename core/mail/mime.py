@@ -1,0 +1,87 @@
+"""Outbound mail as it goes on the wire (stdlib EmailMessage, policy SMTP)."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from core.mail.addresses import header_address
+from core.models import Message
+from core.security import signed_address
+
+_URL_RE = re.compile(r"https?://[^\s<>\"']+")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Envelope:
+    mail_from: str
+    recipients: list[str]
+    message: EmailMessage
+
+
+def text_to_html(text: str) -> str:
+    """User text escaped into HTML (never trusted as HTML), links made clickable."""
+    out: list[str] = []
+    for para in re.split(r"\n{2,}", text.strip("\n")):
+        pieces: list[str] = []
+        pos = 0
+        for m in _URL_RE.finditer(para):
+            pieces.append(html.escape(para[pos : m.start()]))
+            url = html.escape(m.group(0), quote=True)
+            pieces.append(f'<a href="{url}">{url}</a>')
+            pos = m.end()
+        pieces.append(html.escape(para[pos:]))
+        out.append("<p>" + "".join(pieces).replace("\n", "<br>\n") + "</p>")
+    body = "\n".join(out)
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head>'
+        f'<body style="font-family:sans-serif">\n{body}\n</body></html>\n'
+    )
+
+
+def build_email(msg: Message, attachments: list[Attachment] | None = None) -> Envelope:
+    """The MIME message and SMTP envelope of an outbox row. Bcc only on the envelope."""
+    em = EmailMessage(policy=policy.SMTP)
+    em["From"] = header_address(msg.from_name, msg.from_address)
+    em["To"] = [header_address(None, a) for a in msg.to_addrs]
+    if msg.cc_addrs:
+        em["Cc"] = [header_address(None, a) for a in msg.cc_addrs]
+    em["Reply-To"] = header_address(msg.from_name, signed_address("r", msg.id))
+    em["Subject"] = msg.subject
+    em["Date"] = format_datetime(msg.created_at)
+    em["Message-ID"] = f"<{msg.rfc_message_id}>"
+    if msg.in_reply_to:
+        em["In-Reply-To"] = msg.in_reply_to
+    em["Auto-Submitted"] = "no"
+    em["X-Recruitmail-Message"] = str(msg.id)
+
+    em.set_content(msg.body, subtype="plain", charset="utf-8")
+    em.add_alternative(msg.body_html or text_to_html(msg.body), subtype="html", charset="utf-8")
+    if msg.ics:
+        method = (msg.ics_method or "REQUEST").upper()
+        # RFC 6047: the calendar object as an alternative with method=, which clients
+        # turn into Accept/Decline buttons...
+        em.add_alternative(msg.ics, subtype="calendar", charset="utf-8",
+                           params={"method": method})
+    for att in attachments or []:
+        maintype, _, subtype = att.content_type.partition("/")
+        em.add_attachment(att.data, maintype=maintype or "application",
+                          subtype=subtype or "octet-stream", filename=att.filename)
+    if msg.ics:
+        # ...and as an .ics attachment, which clients without iMIP support can import.
+        name = "cancel.ics" if (msg.ics_method or "").upper() == "CANCEL" else "invite.ics"
+        em.add_attachment(msg.ics.encode(), maintype="application", subtype="ics",
+                          filename=name)
+    recipients = [*msg.to_addrs, *msg.cc_addrs, *msg.bcc_addrs]
+    return Envelope(mail_from=signed_address("b", msg.id), recipients=recipients, message=em)

@@ -1,0 +1,26 @@
+"""All Tortoise models of the service (one app, label "models")."""
+
+from core.models.candidates import Application, Candidate, Position, RejectionReason
+from core.models.companies import ApiToken, Company, Employee
+from core.models.documents import Document, DocumentGrant
+from core.models.interviews import Interview
+from core.models.messages import BulkOperation, InboundEmail, Message, MessageEvent
+from core.models.templates import EmailTemplate
+
+__all__ = [
+    "ApiToken",
+    "Application",
+    "BulkOperation",
+    "Candidate",
+    "Company",
+    "Document",
+    "DocumentGrant",
+    "EmailTemplate",
+    "Employee",
+    "InboundEmail",
+    "Interview",
+    "Message",
+    "MessageEvent",
+    "Position",
+    "RejectionReason",
+]

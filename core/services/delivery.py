@@ -1,0 +1,318 @@
+"""Message life after creation: the only place that changes a message's status.
+
+Every transition is one conditional UPDATE (so two workers can never both win), writes a
+MessageEvent in the same transaction, and is published after the commit, in that order.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
+
+from core import events
+from core.models import BulkOperation, Message, MessageEvent
+from core.models.enums import BulkOperationState, MessageStatus
+from core.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+S = MessageStatus
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Transition:
+    message_id: uuid.UUID
+    company_id: uuid.UUID
+    candidate_id: uuid.UUID
+    bulk_operation_id: uuid.UUID | None
+    previous: MessageStatus | None
+    status: MessageStatus
+    at: datetime
+    detail: str | None = None
+
+    def event_payload(self) -> dict[str, Any]:
+        return {
+            "message_id": self.message_id,
+            "candidate_id": self.candidate_id,
+            "bulk_operation_id": self.bulk_operation_id,
+            "previous": self.previous.value if self.previous else None,
+            "status": self.status.value,
+            "at": self.at,
+            "detail": self.detail,
+        }
+
+
+def _counter_delta(previous: MessageStatus | None, status: MessageStatus) -> dict[str, int]:
+    """How a bulk operation's counters move when one of its messages changes status."""
+    delta: dict[str, int] = {}
+    pending = (S.QUEUED, S.SENDING, S.SCHEDULED)
+    if previous in pending and status not in pending:
+        delta["queued"] = -1
+    if previous not in pending and status in pending and previous is not None:
+        delta["queued"] = delta.get("queued", 0) + 1
+    if status in (S.SENT,) and previous != S.SENT:
+        delta["sent"] = 1
+    if previous == S.SENT and status == S.BOUNCED:
+        delta["sent"] = -1
+        delta["failed"] = 1
+    if status == S.FAILED:
+        delta["failed"] = 1
+    if previous == S.FAILED and status in pending:
+        delta["failed"] = -1
+    return delta
+
+
+async def _record(transitions: Sequence[Transition]) -> None:
+    """Write the events (and bulk counters) for transitions; runs inside the caller's tx."""
+    if not transitions:
+        return
+    await MessageEvent.bulk_create(
+        [
+            MessageEvent(
+                message_id=t.message_id,
+                status=t.status,
+                previous_status=t.previous,
+                at=t.at,
+                detail=t.detail,
+            )
+            for t in transitions
+        ]
+    )
+    per_bulk: dict[uuid.UUID, dict[str, int]] = {}
+    for t in transitions:
+        if t.bulk_operation_id is None:
+            continue
+        acc = per_bulk.setdefault(t.bulk_operation_id, {})
+        for k, v in _counter_delta(t.previous, t.status).items():
+            acc[k] = acc.get(k, 0) + v
+    for bulk_id, delta in per_bulk.items():
+        updates = {k: F(k) + v for k, v in delta.items() if v}
+        if updates:
+            await BulkOperation.filter(id=bulk_id).update(**updates)
+
+
+async def _publish(transitions: Sequence[Transition]) -> None:
+    by_company: dict[uuid.UUID, list[tuple[str, dict[str, Any]]]] = {}
+    bulk_ids: set[tuple[uuid.UUID, uuid.UUID]] = set()
+    for t in transitions:
+        by_company.setdefault(t.company_id, []).append((events.MESSAGE_STATUS, t.event_payload()))
+        if t.bulk_operation_id:
+            bulk_ids.add((t.company_id, t.bulk_operation_id))
+    for company_id, evs in by_company.items():
+        await events.publish_many(company_id, evs)
+    for company_id, bulk_id in bulk_ids:
+        await refresh_bulk_state(bulk_id)
+        await events.publish(company_id, events.BULK_PROGRESS, bulk_operation_id=bulk_id)
+
+
+async def refresh_bulk_state(bulk_id: uuid.UUID) -> None:
+    """Move a running bulk operation to COMPLETED(_WITH_ERRORS) once nothing is pending."""
+    bulk = await BulkOperation.get_or_none(id=bulk_id)
+    if bulk is None or bulk.state in (BulkOperationState.CANCELLED,):
+        return
+    if bulk.queued <= 0 and bulk.state in (BulkOperationState.RUNNING, BulkOperationState.SCHEDULED):
+        pending = await Message.filter(
+            bulk_operation_id=bulk_id, status__in=[S.QUEUED, S.SENDING, S.SCHEDULED]
+        ).exists()
+        if not pending:
+            state = (
+                BulkOperationState.COMPLETED_WITH_ERRORS
+                if bulk.failed
+                else BulkOperationState.COMPLETED
+            )
+            await BulkOperation.filter(id=bulk_id, state=bulk.state).update(state=state)
+
+
+async def transition_one(
+    message_id: uuid.UUID,
+    *,
+    allowed_from: Iterable[MessageStatus],
+    to: MessageStatus,
+    detail: str | None = None,
+    extra_filter: Q | None = None,
+    **updates: Any,
+) -> Message | None:
+    """Move one message to `to` if it is in one of `allowed_from`; None when it was not."""
+    allowed = list(allowed_from)
+    at = now()
+    async with in_transaction():
+        msg = await Message.get_or_none(id=message_id)
+        if msg is None or msg.status not in allowed:
+            return None
+        query = Message.filter(id=message_id, status=msg.status)
+        if extra_filter is not None:
+            query = query.filter(extra_filter)
+        changed = await query.update(status=to, updated_at=at, **updates)
+        if changed != 1:
+            return None
+        t = Transition(
+            message_id=msg.id,
+            company_id=msg.company_id,
+            candidate_id=msg.candidate_id,
+            bulk_operation_id=msg.bulk_operation_id,
+            previous=msg.status,
+            status=to,
+            at=at,
+            detail=detail,
+        )
+        await _record([t])
+    await _publish([t])
+    await msg.refresh_from_db()
+    return msg
+
+
+async def record_created(messages: Sequence[Message]) -> list[Transition]:
+    """First event of freshly inserted messages (caller's transaction); publish later."""
+    ts = [
+        Transition(
+            message_id=m.id,
+            company_id=m.company_id,
+            candidate_id=m.candidate_id,
+            bulk_operation_id=m.bulk_operation_id,
+            previous=None,
+            status=m.status,
+            at=m.created_at or now(),
+        )
+        for m in messages
+    ]
+    await MessageEvent.bulk_create(
+        [
+            MessageEvent(message_id=t.message_id, status=t.status, previous_status=None, at=t.at)
+            for t in ts
+        ],
+        batch_size=1000,
+    )
+    return ts
+
+
+async def publish_created(transitions: Sequence[Transition]) -> None:
+    by_company: dict[uuid.UUID, list[tuple[str, dict[str, Any]]]] = {}
+    for t in transitions:
+        by_company.setdefault(t.company_id, []).append((events.MESSAGE_STATUS, t.event_payload()))
+    for company_id, evs in by_company.items():
+        await events.publish_many(company_id, evs)
+
+
+# --- the named transitions ---------------------------------------------------------
+
+
+async def release_if_due(message_id: uuid.UUID) -> Message | None:
+    """SCHEDULED → QUEUED once scheduled_at has come."""
+    return await transition_one(
+        message_id,
+        allowed_from=[S.SCHEDULED],
+        to=S.QUEUED,
+        extra_filter=Q(scheduled_at__lte=now()),
+        detail="scheduled time reached",
+    )
+
+
+async def claim(message_id: uuid.UUID) -> Message | None:
+    """QUEUED (due) → SENDING with a lease, or re-claim a SENDING whose lease ran out."""
+    s = get_settings()
+    at = now()
+    lease = at + timedelta(seconds=s.lease_seconds)
+    async with in_transaction():
+        msg = await Message.get_or_none(id=message_id)
+        if msg is None:
+            return None
+        if msg.status == S.QUEUED:
+            cond = Q(status=S.QUEUED) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=at))
+            detail = None
+        elif msg.status == S.SENDING:
+            cond = Q(status=S.SENDING) & Q(lease_until__lt=at)
+            detail = "lease expired; sending again with the same Message-ID"
+        else:
+            return None
+        changed = await Message.filter(Q(id=message_id) & cond).update(
+            status=S.SENDING,
+            lease_until=lease,
+            attempts=F("attempts") + 1,
+            updated_at=at,
+        )
+        if changed != 1:
+            return None
+        transitions = []
+        if msg.status != S.SENDING:
+            transitions.append(
+                Transition(msg.id, msg.company_id, msg.candidate_id, msg.bulk_operation_id,
+                           msg.status, S.SENDING, at, detail)
+            )
+        else:
+            # Same status: record the re-claim in the history, no status change to publish.
+            await MessageEvent.create(
+                message_id=msg.id, status=S.SENDING, previous_status=S.SENDING, at=at,
+                detail=detail,
+            )
+        await _record(transitions)
+    await _publish(transitions)
+    await msg.refresh_from_db()
+    return msg
+
+
+async def mark_sent(message_id: uuid.UUID, *, detail: str | None = None) -> Message | None:
+    at = now()
+    return await transition_one(
+        message_id, allowed_from=[S.SENDING], to=S.SENT, detail=detail,
+        sent_at=at, lease_until=None, error=None,
+    )
+
+
+def backoff_seconds(attempts: int) -> float:
+    base = get_settings().retry_base_seconds
+    return float(min(base * (2 ** max(attempts - 1, 0)), 3600.0))
+
+
+async def mark_retry(message_id: uuid.UUID, *, error: str) -> Message | None:
+    """A temporary failure: back to QUEUED with backoff, or FAILED when attempts ran out."""
+    msg = await Message.get_or_none(id=message_id)
+    if msg is None or msg.status != S.SENDING:
+        return None
+    if msg.attempts >= get_settings().max_attempts:
+        return await mark_failed(
+            message_id, error=f"{error} (gave up after {msg.attempts} attempts)"
+        )
+    next_at = now() + timedelta(seconds=backoff_seconds(msg.attempts))
+    return await transition_one(
+        message_id, allowed_from=[S.SENDING], to=S.QUEUED,
+        detail=f"temporary failure, retrying at {next_at.isoformat(timespec='seconds')}: {error}",
+        next_attempt_at=next_at, lease_until=None, error=error,
+    )
+
+
+async def mark_failed(message_id: uuid.UUID, *, error: str) -> Message | None:
+    return await transition_one(
+        message_id, allowed_from=[S.SENDING, S.QUEUED], to=S.FAILED, detail=error,
+        error=error, lease_until=None, next_attempt_at=None,
+    )
+
+
+async def mark_bounced(message_id: uuid.UUID, *, reason: str) -> Message | None:
+    return await transition_one(
+        message_id, allowed_from=[S.SENT, S.SENDING], to=S.BOUNCED, detail=reason, error=reason
+    )
+
+
+async def requeue_failed(message_id: uuid.UUID) -> Message | None:
+    """retryMessage: FAILED → QUEUED, due now."""
+    return await transition_one(
+        message_id, allowed_from=[S.FAILED], to=S.QUEUED, detail="retry requested",
+        next_attempt_at=None, lease_until=None,
+    )
+
+
+async def cancel_scheduled(message_id: uuid.UUID) -> Message | None:
+    return await transition_one(
+        message_id, allowed_from=[S.SCHEDULED], to=S.CANCELLED, detail="cancelled"
+    )

@@ -1,0 +1,348 @@
+"""Writing to candidates: validate, render, store the outbox row, wake the worker."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from core import queue
+from core.errors import ErrorCode, FieldError, InputError, field_path
+from core.mail.addresses import normalize_address
+from core.models import Application, Candidate, Company, Document, Employee, Message
+from core.models.enums import MessageDirection, MessageKind, MessageStatus, SenderNameMode
+from core.security import signed_address
+from core.services import delivery
+from core.settings import get_settings
+
+MAX_SUBJECT = 998
+MAX_BODY = 1_000_000
+MAX_RECIPIENTS = 50
+MAX_SCHEDULE_AHEAD = timedelta(days=366)
+
+
+@dataclass
+class Draft:
+    """Everything needed to store one outbound message; content already rendered."""
+
+    company: Company
+    candidate: Candidate
+    kind: MessageKind
+    subject: str
+    body: str
+    sender: Employee | None = None
+    application_id: uuid.UUID | None = None
+    interview_id: uuid.UUID | None = None
+    bulk_operation_id: uuid.UUID | None = None
+    cc: list[str] = field(default_factory=list)
+    bcc: list[str] = field(default_factory=list)
+    scheduled_at: datetime | None = None
+    idempotency_key: str | None = None
+    documents: list[Document] = field(default_factory=list)
+    ics: str | None = None
+    ics_method: str | None = None
+    body_html: str | None = None
+
+
+# --- validation helpers (shared by every way of sending) --------------------------------
+
+
+def check_subject(subject: str | None, path: tuple[str, ...]) -> list[FieldError]:
+    if subject is None or not subject.strip():
+        return [FieldError(ErrorCode.INVALID_INPUT, "A subject is required.", path)]
+    if "\r" in subject or "\n" in subject:
+        return [FieldError(ErrorCode.INVALID_INPUT, "The subject must be one line.", path)]
+    if len(subject) > MAX_SUBJECT:
+        return [FieldError(ErrorCode.TOO_LARGE, f"The subject is longer than {MAX_SUBJECT}.", path)]
+    return []
+
+
+def check_body(body: str | None, path: tuple[str, ...]) -> list[FieldError]:
+    if body is None or not body.strip():
+        return [FieldError(ErrorCode.INVALID_INPUT, "A message text is required.", path)]
+    if len(body) > MAX_BODY:
+        return [FieldError(ErrorCode.TOO_LARGE, "The message text is too long.", path)]
+    return []
+
+
+def check_addresses(
+    values: Sequence[str] | None, path: tuple[str, ...]
+) -> tuple[list[str], list[FieldError]]:
+    out: list[str] = []
+    errors: list[FieldError] = []
+    values = list(values or [])
+    if len(values) > MAX_RECIPIENTS:
+        errors.append(
+            FieldError(ErrorCode.INVALID_INPUT, f"At most {MAX_RECIPIENTS} addresses.", path)
+        )
+    for i, v in enumerate(values):
+        addr = normalize_address(v)
+        if addr is None:
+            errors.append(
+                FieldError(ErrorCode.INVALID_EMAIL, f"{v!r} is not a valid email address.",
+                           (*path, str(i)))
+            )
+        elif addr.lower() not in {a.lower() for a in out}:
+            out.append(addr)
+    return out, errors
+
+
+def check_schedule(
+    scheduled_at: datetime | None, path: tuple[str, ...]
+) -> tuple[datetime | None, list[FieldError]]:
+    """None means now. A time in the past (beyond a minute of clock skew) is an error."""
+    if scheduled_at is None:
+        return None, []
+    if scheduled_at.tzinfo is None:
+        return None, [FieldError(ErrorCode.INVALID_INPUT, "scheduledAt needs an offset.", path)]
+    at = scheduled_at.astimezone(UTC)
+    current = delivery.now()
+    if at < current - timedelta(minutes=1):
+        return None, [FieldError(ErrorCode.INVALID_INPUT, "scheduledAt is in the past.", path)]
+    if at > current + MAX_SCHEDULE_AHEAD:
+        return None, [FieldError(ErrorCode.INVALID_INPUT, "scheduledAt is too far ahead.", path)]
+    return (at if at > current else None), []
+
+
+def check_idempotency_key(key: str | None, path: tuple[str, ...]) -> list[FieldError]:
+    if key is not None and not (1 <= len(key) <= 200):
+        return [FieldError(ErrorCode.INVALID_INPUT, "idempotencyKey: 1 to 200 characters.", path)]
+    return []
+
+
+def candidate_address_errors(candidate: Candidate, path: tuple[str, ...]) -> list[FieldError]:
+    if candidate.anonymized_at is not None:
+        return [FieldError(ErrorCode.INVALID_STATE, "The candidate was anonymised.", path)]
+    if not candidate.email or normalize_address(candidate.email) is None:
+        return [FieldError(ErrorCode.INVALID_EMAIL, "The candidate has no valid email address.",
+                           path)]
+    return []
+
+
+# --- identity -------------------------------------------------------------------------
+
+
+def sender_identity(company: Company, sender: Employee | None) -> tuple[str, str]:
+    """(From name, From address) per the company's sender-name mode."""
+    address = company.recruiting_address or get_settings().default_from_address
+    if company.sender_name_mode == SenderNameMode.COMPANY or sender is None:
+        return company.name, address
+    return sender.name, address
+
+
+def with_signature(body: str, signature: str | None) -> str:
+    if signature and signature.strip():
+        return f"{body.rstrip()}\n\n-- \n{signature.strip()}"
+    return body
+
+
+def new_message(draft: Draft) -> Message:
+    """An unsaved outbox row for the draft (status SCHEDULED or QUEUED)."""
+    from_name, from_address = sender_identity(draft.company, draft.sender)
+    mid = uuid.uuid4()
+    status = MessageStatus.SCHEDULED if draft.scheduled_at else MessageStatus.QUEUED
+    return Message(
+        id=mid,
+        company_id=draft.company.id,
+        candidate_id=draft.candidate.id,
+        application_id=draft.application_id,
+        interview_id=draft.interview_id,
+        bulk_operation_id=draft.bulk_operation_id,
+        sender_id=draft.sender.id if draft.sender else None,
+        kind=draft.kind,
+        direction=MessageDirection.OUTBOUND,
+        status=status,
+        from_name=from_name,
+        from_address=from_address,
+        to_addrs=[draft.candidate.email],
+        cc_addrs=list(draft.cc),
+        bcc_addrs=list(draft.bcc),
+        subject=draft.subject,
+        body=draft.body,
+        body_html=draft.body_html,
+        ics=draft.ics,
+        ics_method=draft.ics_method,
+        rfc_message_id=f"{mid.hex}@{get_settings().mail_domain}",
+        scheduled_at=draft.scheduled_at,
+        idempotency_key=draft.idempotency_key,
+        created_at=delivery.now(),
+        attempts=0,
+    )
+
+
+def reply_to_address(message_id: uuid.UUID) -> str:
+    return signed_address("r", message_id)
+
+
+def bounce_address(message_id: uuid.UUID) -> str:
+    return signed_address("b", message_id)
+
+
+async def store_and_wake(drafts: Sequence[Draft]) -> list[Message]:
+    """Insert the drafts' rows and first events in one transaction; enqueue after commit."""
+    messages = [new_message(d) for d in drafts]
+    async with in_transaction():
+        await Message.bulk_create(messages, batch_size=500)
+        for m in messages:
+            m._saved_in_db = True  # ids are ours (uuid4), so the rows are addressable now
+        links = [(m, d.documents) for m, d in zip(messages, drafts, strict=True) if d.documents]
+        for m, docs in links:
+            await m.attachments.add(*docs)
+        transitions = await delivery.record_created(messages)
+    await after_commit(messages, transitions)
+    return messages
+
+
+async def after_commit(
+    messages: Sequence[Message], transitions: Sequence[delivery.Transition]
+) -> None:
+    await delivery.publish_created(transitions)
+    for m in messages:
+        await queue.enqueue_send(m.id, at=m.scheduled_at)
+
+
+async def find_by_idempotency_key(company_id: uuid.UUID, key: str | None) -> Message | None:
+    if not key:
+        return None
+    return await Message.get_or_none(company_id=company_id, idempotency_key=key)
+
+
+async def store_one(draft: Draft) -> Message:
+    """Store one message; a concurrent twin with the same idempotency key wins the race."""
+    try:
+        return (await store_and_wake([draft]))[0]
+    except IntegrityError:
+        existing = await find_by_idempotency_key(draft.company.id, draft.idempotency_key)
+        if existing is None:
+            raise
+        return existing
+
+
+# --- the API-facing operations -----------------------------------------------------------
+
+
+async def load_candidate(
+    company_id: uuid.UUID, candidate_id: uuid.UUID | None, path: tuple[str, ...]
+) -> Candidate:
+    cand = None
+    if candidate_id is not None:
+        cand = await Candidate.get_or_none(id=candidate_id, company_id=company_id)
+    if cand is None:
+        raise InputError(FieldError(ErrorCode.NOT_FOUND, "No such candidate.", path))
+    return cand
+
+
+async def load_application(
+    company_id: uuid.UUID, application_id: uuid.UUID | None, candidate_id: uuid.UUID,
+    path: tuple[str, ...],
+) -> Application | None:
+    if application_id is None:
+        return None
+    app = await Application.get_or_none(
+        id=application_id, company_id=company_id, candidate_id=candidate_id
+    )
+    if app is None:
+        raise InputError(
+            FieldError(ErrorCode.NOT_FOUND, "No such application for this candidate.", path)
+        )
+    return app
+
+
+async def send_message(
+    *,
+    employee: Employee,
+    candidate_id: uuid.UUID | None,
+    subject: str | None,
+    body: str | None,
+    application_id: uuid.UUID | None = None,
+    cc: Sequence[str] | None = None,
+    bcc: Sequence[str] | None = None,
+    scheduled_at: datetime | None = None,
+    idempotency_key: str | None = None,
+    documents: Sequence[Document] = (),
+    kind: MessageKind = MessageKind.MESSAGE,
+) -> Message:
+    """Send (or schedule) a free message to a candidate. Raises InputError; writes nothing then."""
+    p = ("input",)
+    errors: list[FieldError] = check_idempotency_key(idempotency_key, field_path(*p, "idempotencyKey"))
+    if not errors:
+        existing = await find_by_idempotency_key(employee.company_id, idempotency_key)
+        if existing is not None:
+            return existing
+    company = await Company.get(id=employee.company_id)
+    candidate = await load_candidate(company.id, candidate_id, field_path(*p, "candidateId"))
+    application = await load_application(
+        company.id, application_id, candidate.id, field_path(*p, "applicationId")
+    )
+    errors += candidate_address_errors(candidate, field_path(*p, "candidateId"))
+    errors += check_subject(subject, field_path(*p, "subject"))
+    errors += check_body(body, field_path(*p, "body"))
+    cc_list, e = check_addresses(cc, field_path(*p, "cc"))
+    errors += e
+    bcc_list, e = check_addresses(bcc, field_path(*p, "bcc"))
+    errors += e
+    when, e = check_schedule(scheduled_at, field_path(*p, "scheduledAt"))
+    errors += e
+    if errors:
+        raise InputError(errors)
+    assert subject is not None and body is not None
+    draft = Draft(
+        company=company,
+        candidate=candidate,
+        kind=kind,
+        subject=subject.strip(),
+        body=with_signature(body, employee.signature),
+        sender=employee,
+        application_id=application.id if application else None,
+        cc=cc_list,
+        bcc=bcc_list,
+        scheduled_at=when,
+        idempotency_key=idempotency_key,
+        documents=list(documents),
+    )
+    return await store_one(draft)
+
+
+async def retry_message(*, employee: Employee, message_id: uuid.UUID | None) -> Message:
+    path = ("id",)
+    msg = None
+    if message_id is not None:
+        msg = await Message.get_or_none(id=message_id, company_id=employee.company_id)
+    if msg is None:
+        raise InputError(FieldError(ErrorCode.NOT_FOUND, "No such message.", path))
+    if msg.status != MessageStatus.FAILED:
+        raise InputError(
+            FieldError(ErrorCode.INVALID_STATE,
+                       f"Only a failed message can be retried; this one is {msg.status.value}.",
+                       path)
+        )
+    moved = await delivery.requeue_failed(msg.id)
+    if moved is None:
+        raise InputError(FieldError(ErrorCode.INVALID_STATE, "The message changed meanwhile.", path))
+    await queue.enqueue_send(moved.id)
+    return moved
+
+
+async def cancel_scheduled_message(*, employee: Employee, message_id: uuid.UUID | None) -> Message:
+    path = ("id",)
+    msg = None
+    if message_id is not None:
+        msg = await Message.get_or_none(id=message_id, company_id=employee.company_id)
+    if msg is None:
+        raise InputError(FieldError(ErrorCode.NOT_FOUND, "No such message.", path))
+    if msg.status != MessageStatus.SCHEDULED:
+        raise InputError(
+            FieldError(ErrorCode.INVALID_STATE,
+                       f"Only a scheduled message can be cancelled; this one is "
+                       f"{msg.status.value}.", path)
+        )
+    moved = await delivery.cancel_scheduled(msg.id)
+    if moved is None:
+        raise InputError(
+            FieldError(ErrorCode.INVALID_STATE, "The message is already on its way.", path)
+        )
+    return moved

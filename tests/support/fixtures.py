@@ -1,0 +1,74 @@
+"""Fixtures as a plugin: SMTP sink, a company with a token, an in-process worker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.support.sink import Sink, start_sink
+
+
+@pytest.fixture
+async def sink(db: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Sink]:
+    """The platform relay: a real aiosmtpd server on an ephemeral port."""
+    from core.settings import reset_settings
+
+    s = await start_sink()
+    monkeypatch.setenv("RECRUITMAIL_SMTP_URL", s.url)
+    reset_settings()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@dataclass
+class Tenant:
+    company: Any
+    employee: Any
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def make_tenant(name: str = "Acme Recruiting", admin: str = "Ada Admin",
+                      email: str = "ada@acme.example", templates: bool = True) -> Tenant:
+    from core.services.admin import create_company
+
+    company, employee, token = await create_company(
+        name=name, admin_name=admin, admin_email=email, templates=templates
+    )
+    return Tenant(company, employee, token)
+
+
+@pytest.fixture
+async def tenant(db: Any) -> Tenant:
+    return await make_tenant()
+
+
+@pytest.fixture
+async def other_tenant(db: Any) -> Tenant:
+    return await make_tenant("Globex", "Gus Globex", "gus@globex.example")
+
+
+@pytest.fixture
+def run_worker(db: Any) -> Callable[..., Awaitable[None]]:
+    """Run the real arq worker in-process until the queue is drained (burst mode)."""
+
+    async def run(timeout: float = 20.0) -> None:
+        from worker.settings import make_worker
+
+        worker = make_worker(burst=True, handle_signals=False, ctx={"external_db": True},
+                             cron_jobs=[], poll_delay=0.05)
+        try:
+            await asyncio.wait_for(worker.async_run(), timeout)
+        finally:
+            await worker.close()
+
+    return run

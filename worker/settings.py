@@ -1,0 +1,66 @@
+"""arq WorkerSettings for `recruitmail worker`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from arq import cron
+from arq.worker import Worker, func
+
+from core.db import close_db, init_db
+from core.redis import close_redis, queue_name, redis_settings
+from core.settings import get_settings
+from worker.jobs import send_batch, send_message, sweep
+from worker.transport import Transport
+
+log = logging.getLogger(__name__)
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    if not ctx.get("external_db"):
+        ctx["tortoise"] = await init_db()
+    ctx["transport"] = Transport()
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    transport: Transport | None = ctx.get("transport")
+    if transport is not None:
+        await transport.close()
+    await close_redis()
+    if ctx.get("tortoise") is not None:
+        await close_db(ctx["tortoise"])
+
+
+def sweep_seconds() -> set[int]:
+    step = max(1, min(60, get_settings().sweep_interval_seconds))
+    return set(range(0, 60, step))
+
+
+def worker_kwargs(*, with_cron: bool = True) -> dict[str, Any]:
+    s = get_settings()
+    functions = [
+        # Our attempts live in the database; arq's own retry count must not stop us.
+        func(send_message, name="send_message", max_tries=1000, timeout=s.smtp_timeout_seconds * 4),
+        func(send_batch, name="send_batch", max_tries=1000, timeout=600),
+    ]
+    return {
+        "functions": functions,
+        "cron_jobs": [cron(sweep, second=sweep_seconds(), run_at_startup=True,
+                           job_id=f"{s.redis_prefix}:sweep")] if with_cron else [],
+        "redis_settings": redis_settings(),
+        "queue_name": queue_name(),
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "keep_result": 0,
+        "max_jobs": 50,
+        "poll_delay": 0.1,
+        # On SIGTERM, let a message being handed to SMTP finish instead of leaving it SENDING.
+        "job_completion_wait": int(s.smtp_timeout_seconds) + 5,
+    }
+
+
+def make_worker(**overrides: Any) -> Worker:
+    kwargs = worker_kwargs()
+    kwargs.update(overrides)
+    return Worker(**kwargs)

@@ -1,0 +1,222 @@
+"""SMTP out: reused connections per server, answers classified as sent/temporary/permanent."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+
+from core.mail.mime import Envelope
+from core.models import Company
+from core.models.enums import SmtpSecurity
+from core.security import decrypt_secret
+from core.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    host: str
+    port: int
+    security: SmtpSecurity = SmtpSecurity.NONE
+    username: str | None = None
+    password: str | None = None
+    # Verify the server certificate (off only for explicitly configured test servers).
+    verify: bool = True
+
+    def describe(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def relay_target(url: str | None = None) -> SmtpTarget:
+    parts = urlsplit(url or get_settings().smtp_url)
+    security = {
+        "smtp": SmtpSecurity.NONE,
+        "smtp+starttls": SmtpSecurity.STARTTLS,
+        "smtps": SmtpSecurity.TLS,
+    }[parts.scheme]
+    default_port = {SmtpSecurity.NONE: 25, SmtpSecurity.STARTTLS: 587, SmtpSecurity.TLS: 465}
+    return SmtpTarget(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or default_port[security],
+        security=security,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+def target_for(company: Company) -> SmtpTarget:
+    """The company's own SMTP server when configured, else the platform relay."""
+    if not company.smtp_host:
+        return relay_target()
+    security = company.smtp_security or SmtpSecurity.STARTTLS
+    default_port = {SmtpSecurity.NONE: 25, SmtpSecurity.STARTTLS: 587, SmtpSecurity.TLS: 465}
+    password = (
+        decrypt_secret(company.smtp_password_encrypted)
+        if company.smtp_password_encrypted
+        else None
+    )
+    return SmtpTarget(
+        host=company.smtp_host,
+        port=company.smtp_port or default_port[security],
+        security=security,
+        username=company.smtp_username,
+        password=password,
+    )
+
+
+class Outcome(StrEnum):
+    SENT = "SENT"
+    TEMPORARY = "TEMPORARY"
+    PERMANENT = "PERMANENT"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: Outcome
+    detail: str
+
+
+def _words(code: int, message: str) -> str:
+    return f"{code} {' '.join(message.split())}".strip()
+
+
+def classify(exc: BaseException, target: SmtpTarget) -> SendResult:
+    """Turn an SMTP failure into words a recruiter can act on, and temporary vs permanent."""
+    where = f"the mail server {target.describe()}"
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        first = exc.recipients[0]
+        perm = all(r.code >= 500 for r in exc.recipients)
+        text = "; ".join(f"{r.recipient}: {_words(r.code, r.message)}" for r in exc.recipients)
+        return SendResult(Outcome.PERMANENT if perm else Outcome.TEMPORARY,
+                          f"{where} refused the recipient ({text})" if first else text)
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return SendResult(Outcome.PERMANENT,
+                          f"{where} refused the login: {_words(exc.code, exc.message)}")
+    if isinstance(exc, aiosmtplib.SMTPSenderRefused):
+        kind = Outcome.PERMANENT if exc.code >= 500 else Outcome.TEMPORARY
+        return SendResult(kind, f"{where} refused the sender: {_words(exc.code, exc.message)}")
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        kind = Outcome.PERMANENT if exc.code >= 500 else Outcome.TEMPORARY
+        return SendResult(kind, f"{where} answered {_words(exc.code, exc.message)}")
+    if isinstance(exc, (aiosmtplib.SMTPTimeoutError, TimeoutError)):
+        return SendResult(Outcome.TEMPORARY, f"{where} did not answer in time")
+    if isinstance(exc, (aiosmtplib.SMTPException, OSError, ConnectionError)):
+        return SendResult(Outcome.TEMPORARY, f"could not reach {where}: {exc}")
+    return SendResult(Outcome.TEMPORARY, f"sending through {where} failed: {exc!r}")
+
+
+class _Pool:
+    """Up to `size` open connections to one server, handed out one at a time."""
+
+    def __init__(self, target: SmtpTarget, size: int) -> None:
+        self.target = target
+        self.idle: list[aiosmtplib.SMTP] = []
+        self.sem = asyncio.Semaphore(size)
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        t = self.target
+        s = get_settings()
+        tls_context = None
+        if not t.verify:
+            tls_context = ssl.create_default_context()
+            tls_context.check_hostname = False
+            tls_context.verify_mode = ssl.CERT_NONE
+        client = aiosmtplib.SMTP(
+            hostname=t.host,
+            port=t.port,
+            use_tls=t.security == SmtpSecurity.TLS,
+            start_tls=t.security == SmtpSecurity.STARTTLS,
+            validate_certs=t.verify,
+            tls_context=tls_context,
+            local_hostname=s.mail_domain,
+            timeout=s.smtp_timeout_seconds,
+        )
+        await client.connect()
+        if t.username:
+            await client.login(t.username, t.password or "")
+        return client
+
+    async def send(self, envelope: Envelope) -> dict[str, tuple[int, str]]:
+        async with self.sem:
+            client = self.idle.pop() if self.idle else None
+            if client is not None and not client.is_connected:
+                client = None
+            if client is not None:
+                try:
+                    await client.rset()
+                except aiosmtplib.SMTPException:
+                    client.close()
+                    client = None
+            if client is None:
+                client = await self._connect()
+            try:
+                refused, _ = await client.send_message(
+                    envelope.message, sender=envelope.mail_from, recipients=envelope.recipients
+                )
+            except aiosmtplib.SMTPResponseException:
+                # The server answered: the connection itself is still good.
+                self.idle.append(client)
+                raise
+            except BaseException:
+                client.close()
+                raise
+            self.idle.append(client)
+            return {r: (code, msg) for r, (code, msg) in refused.items()}
+
+    async def close(self) -> None:
+        while self.idle:
+            client = self.idle.pop()
+            try:
+                await client.quit()
+            except Exception:
+                client.close()
+
+
+class Transport:
+    """The worker's SMTP side: one pool per distinct server."""
+
+    def __init__(self) -> None:
+        self.pools: dict[SmtpTarget, _Pool] = {}
+
+    def pool(self, target: SmtpTarget) -> _Pool:
+        p = self.pools.get(target)
+        if p is None:
+            p = _Pool(target, get_settings().smtp_connections_per_server)
+            self.pools[target] = p
+        return p
+
+    async def send(self, target: SmtpTarget, envelope: Envelope,
+                   primary: Sequence[str] = ()) -> SendResult:
+        try:
+            refused = await self.pool(target).send(envelope)
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return classify(exc, target)
+        primary_l = {p.lower() for p in primary}
+        hit = {r: v for r, v in refused.items() if r.lower() in primary_l}
+        if hit:
+            perm = all(code >= 500 for code, _ in hit.values())
+            text = "; ".join(f"{r}: {_words(c, m)}" for r, (c, m) in hit.items())
+            return SendResult(Outcome.PERMANENT if perm else Outcome.TEMPORARY,
+                              f"the mail server {target.describe()} refused the recipient "
+                              f"({text})")
+        detail = f"accepted by {target.describe()}"
+        if refused:
+            detail += "; refused copies: " + "; ".join(
+                f"{r}: {_words(c, m)}" for r, (c, m) in refused.items()
+            )
+        return SendResult(Outcome.SENT, detail)
+
+    async def close(self) -> None:
+        for p in self.pools.values():
+            await p.close()
+        self.pools.clear()
