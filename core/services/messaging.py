@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -11,12 +11,13 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from core import queue
-from core.errors import ErrorCode, FieldError, InputError, field_path
+from core.errors import ErrorCode, FieldError, InputError
 from core.mail.addresses import normalize_address
 from core.models import Application, Candidate, Company, Document, Employee, Message
 from core.models.enums import MessageDirection, MessageKind, MessageStatus, SenderNameMode
 from core.security import signed_address
 from core.services import delivery
+from core.services.documents import StagedFile, create_documents, discard_all
 from core.settings import get_settings
 
 MAX_SUBJECT = 998
@@ -46,6 +47,8 @@ class Draft:
     ics: str | None = None
     ics_method: str | None = None
     body_html: str | None = None
+    # Uploads staged on disk; their Document rows are created with the message.
+    new_files: list[StagedFile] = field(default_factory=list)
 
 
 # --- validation helpers (shared by every way of sending) --------------------------------
@@ -182,10 +185,18 @@ def bounce_address(message_id: uuid.UUID) -> str:
     return signed_address("b", message_id)
 
 
-async def store_and_wake(drafts: Sequence[Draft]) -> list[Message]:
-    """Insert the drafts' rows and first events in one transaction; enqueue after commit."""
+async def store_and_wake(
+    drafts: Sequence[Draft], *, also: Callable[[list[Message]], Awaitable[None]] | None = None
+) -> list[Message]:
+    """Insert the drafts' rows and first events in one transaction (with `also`, more writes
+    that must commit together with them); enqueue after commit."""
     messages = [new_message(d) for d in drafts]
     async with in_transaction():
+        for d in drafts:
+            if d.new_files:
+                d.documents = [*d.documents, *await create_documents(
+                    d.new_files, company_id=d.company.id, candidate_id=d.candidate.id,
+                    uploaded_by=d.sender.id if d.sender else None)]
         await Message.bulk_create(messages, batch_size=500)
         for m in messages:
             m._saved_in_db = True  # ids are ours (uuid4), so the rows are addressable now
@@ -193,6 +204,8 @@ async def store_and_wake(drafts: Sequence[Draft]) -> list[Message]:
         for m, docs in links:
             await m.attachments.add(*docs)
         transitions = await delivery.record_created(messages)
+        if also is not None:
+            await also(messages)
     await after_commit(messages, transitions)
     return messages
 
@@ -211,15 +224,22 @@ async def find_by_idempotency_key(company_id: uuid.UUID, key: str | None) -> Mes
     return await Message.get_or_none(company_id=company_id, idempotency_key=key)
 
 
-async def store_one(draft: Draft) -> Message:
-    """Store one message; a concurrent twin with the same idempotency key wins the race."""
+async def store_one(
+    draft: Draft, *, also: Callable[[list[Message]], Awaitable[None]] | None = None
+) -> Message:
+    """Store one message; a concurrent twin with the same idempotency key wins the race.
+    Staged uploads are removed from disk when nothing was stored."""
     try:
-        return (await store_and_wake([draft]))[0]
+        return (await store_and_wake([draft], also=also))[0]
     except IntegrityError:
+        discard_all(draft.new_files)
         existing = await find_by_idempotency_key(draft.company.id, draft.idempotency_key)
         if existing is None:
             raise
         return existing
+    except BaseException:
+        discard_all(draft.new_files)
+        raise
 
 
 # --- the API-facing operations -----------------------------------------------------------
@@ -252,6 +272,41 @@ async def load_application(
     return app
 
 
+@dataclass
+class Envelope:
+    """The checked parts every way of sending shares."""
+
+    company: Company
+    candidate: Candidate
+    application: Application | None
+    cc: list[str]
+    bcc: list[str]
+    when: datetime | None
+    documents: list[Document]
+    errors: list[FieldError]
+
+
+async def check_envelope(
+    *, employee: Employee, candidate: Candidate, application: Application | None,
+    cc: Sequence[str] | None, bcc: Sequence[str] | None, scheduled_at: datetime | None,
+    document_ids: Sequence[uuid.UUID | None], path: tuple[str, ...] = ("input",),
+) -> Envelope:
+    from core.services.documents import resolve_attachable
+
+    company = await Company.get(id=employee.company_id)
+    errors = candidate_address_errors(candidate, (*path, "candidateId"))
+    cc_list, e = check_addresses(cc, (*path, "cc"))
+    errors += e
+    bcc_list, e = check_addresses(bcc, (*path, "bcc"))
+    errors += e
+    when, e = check_schedule(scheduled_at, (*path, "scheduledAt"))
+    errors += e
+    docs, e = await resolve_attachable(employee, list(document_ids), candidate_id=candidate.id,
+                                       path=(*path, "documentIds"))
+    errors += e
+    return Envelope(company, candidate, application, cc_list, bcc_list, when, docs, errors)
+
+
 async def send_message(
     *,
     employee: Employee,
@@ -259,36 +314,64 @@ async def send_message(
     subject: str | None,
     body: str | None,
     application_id: uuid.UUID | None = None,
+    template_id: uuid.UUID | None = None,
+    use_template: bool = False,
     cc: Sequence[str] | None = None,
     bcc: Sequence[str] | None = None,
     scheduled_at: datetime | None = None,
     idempotency_key: str | None = None,
-    documents: Sequence[Document] = (),
+    document_ids: Sequence[uuid.UUID | None] = (),
+    new_files: Sequence[StagedFile] = (),
     kind: MessageKind = MessageKind.MESSAGE,
 ) -> Message:
-    """Send (or schedule) a free message to a candidate. Raises InputError; writes nothing then."""
+    """Send (or schedule) a message to a candidate, written or from a template.
+
+    Raises InputError and writes nothing (staged uploads are removed) when anything is off.
+    `use_template` says a template id was given at all (a malformed id is then NOT_FOUND).
+    """
+    from core.models import Position
+    from core.models.enums import TemplateKind
+    from core.services import templates as tpl_service
+
     p = ("input",)
-    errors: list[FieldError] = check_idempotency_key(idempotency_key, field_path(*p, "idempotencyKey"))
-    if not errors:
-        existing = await find_by_idempotency_key(employee.company_id, idempotency_key)
-        if existing is not None:
-            return existing
-    company = await Company.get(id=employee.company_id)
-    candidate = await load_candidate(company.id, candidate_id, field_path(*p, "candidateId"))
-    application = await load_application(
-        company.id, application_id, candidate.id, field_path(*p, "applicationId")
-    )
-    errors += candidate_address_errors(candidate, field_path(*p, "candidateId"))
-    errors += check_subject(subject, field_path(*p, "subject"))
-    errors += check_body(body, field_path(*p, "body"))
-    cc_list, e = check_addresses(cc, field_path(*p, "cc"))
-    errors += e
-    bcc_list, e = check_addresses(bcc, field_path(*p, "bcc"))
-    errors += e
-    when, e = check_schedule(scheduled_at, field_path(*p, "scheduledAt"))
-    errors += e
-    if errors:
-        raise InputError(errors)
+    try:
+        errors: list[FieldError] = check_idempotency_key(idempotency_key, (*p, "idempotencyKey"))
+        if not errors:
+            existing = await find_by_idempotency_key(employee.company_id, idempotency_key)
+            if existing is not None:
+                discard_all(new_files)
+                return existing
+        company = await Company.get(id=employee.company_id)
+        candidate = await load_candidate(company.id, candidate_id, (*p, "candidateId"))
+        application = await load_application(company.id, application_id, candidate.id,
+                                              (*p, "applicationId"))
+        env = await check_envelope(employee=employee, candidate=candidate, application=application,
+                                   cc=cc, bcc=bcc, scheduled_at=scheduled_at,
+                                   document_ids=document_ids)
+        errors += env.errors
+        template_docs: list[Document] = []
+        if template_id is not None or use_template:
+            tpl = await tpl_service.load_template(company, template_id, (*p, "templateId"))
+            if tpl.kind == TemplateKind.INTERVIEW_INVITATION:
+                raise InputError(FieldError(ErrorCode.INVALID_INPUT,
+                                            "Use sendInterviewInvitation for invitation templates.",
+                                            (*p, "templateId")))
+            rows = tpl_service.ContextRows(
+                company=company, candidate=candidate, sender=employee, application=application,
+                position=await Position.get(id=application.position_id) if application else None)
+            if errors:
+                raise InputError(errors)
+            rendered = tpl_service.render_text(tpl.subject, tpl.body, tpl_service.render_context(rows))
+            subject, body = rendered.subject, rendered.body
+            template_docs = list(await tpl.attachments.all())
+        else:
+            errors += check_subject(subject, (*p, "subject"))
+            errors += check_body(body, (*p, "body"))
+        if errors:
+            raise InputError(errors)
+    except BaseException:
+        discard_all(new_files)
+        raise
     assert subject is not None and body is not None
     draft = Draft(
         company=company,
@@ -298,13 +381,24 @@ async def send_message(
         body=with_signature(body, employee.signature),
         sender=employee,
         application_id=application.id if application else None,
-        cc=cc_list,
-        bcc=bcc_list,
-        scheduled_at=when,
+        cc=env.cc,
+        bcc=env.bcc,
+        scheduled_at=env.when,
         idempotency_key=idempotency_key,
-        documents=list(documents),
+        documents=_unique_docs([*template_docs, *env.documents]),
+        new_files=list(new_files),
     )
     return await store_one(draft)
+
+
+def _unique_docs(docs: Sequence[Document]) -> list[Document]:
+    seen: set[uuid.UUID] = set()
+    out = []
+    for d in docs:
+        if d.id not in seen:
+            seen.add(d.id)
+            out.append(d)
+    return out
 
 
 async def retry_message(*, employee: Employee, message_id: uuid.UUID | None) -> Message:
