@@ -35,7 +35,7 @@ class BlobWriter:
         self.final = blob_path(self.key)
         self.final.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self.final.with_suffix(".part")
-        self.fh = open(self.tmp, "wb")  # noqa: SIM115 - closed in commit/abort
+        self.fh = open(self.tmp, "wb")
 
     def write(self, chunk: bytes) -> bool:
         """False (and nothing more written) once the limit is passed."""

@@ -3,7 +3,7 @@ time-zone helpers, the interview "copy details" block and the plain-text helpers
 (text_to_html, with_signature). The public names are re-exported by core.mail.render.
 
 Everything the candidate reads about an interview's time is shown in the candidate's
-language and time zone (not the interview's own zone): see docs/placeholders.md.
+language and time zone (not the interview's own zone): see design/placeholders.md.
 Pure functions; unknown languages fall back to English, unknown zones to UTC.
 """
 
@@ -322,7 +322,7 @@ def text_to_html(text: str) -> str:
     trusted as HTML), blank lines make paragraphs, line breaks stay, http(s) links clickable."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", "    ")
     text = CONTROL_CHARS.sub("", text)
-    paragraphs = [p for p in re.split(r"\n[ \t]*\n", text.strip("\n")) if p.strip()]
+    paragraphs = [p for p in re.split(r"\n(?:[ \t]*\n)+", text.strip("\n")) if p.strip()]
     body = "\n".join(
         "<p>" + "<br>\n".join(_line_html(line.rstrip()) for line in p.split("\n")) + "</p>"
         for p in paragraphs)

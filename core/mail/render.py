@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import cast
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined, nodes
+from jinja2.exceptions import TemplateError as JinjaError
 from jinja2.filters import FILTERS
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -92,7 +93,6 @@ class TemplateError(Exception):
         return f"{where}: {self.message}"
 
 
-
 # --------------------------------------------------------------------------- analysis
 
 _PLACEHOLDER_NAMES = {p.name: p for p in PLACEHOLDERS}
@@ -100,6 +100,10 @@ _PLAIN_FILTERS = ("upper", "lower", "title", "capitalize", "trim")
 _DEFAULT_FILTERS = ("default", "d")
 _ALLOWED_HELP = ("use placeholders like {{ candidate.first_name }}, text constants, the filters "
                  "upper, lower, title, capitalize, trim, default('…') and {% if %}")
+_KEYWORDS = {"CallBlock": "call", "FilterBlock": "filter", "FromImport": "from",
+             "Assign": "set", "AssignBlock": "set", "ExprStmt": "do"}
+_EXPRESSIONS = {"Getattr": "attribute access", "Getitem": "[...] subscripts",
+                "Call": "calling functions", "Test": "'is' tests", "CondExpr": "'if' expressions"}
 
 
 class _Missing(Undefined):
@@ -185,8 +189,9 @@ class _Analyzer:
                     self.statements(branch.body)
                 self.statements(node.else_)
             else:
-                keyword = type(node).__name__.lower()
-                self._error(f"{{% {keyword} %}} is not allowed in templates; {_ALLOWED_HELP}",
+                kind = type(node).__name__
+                keyword = _KEYWORDS.get(kind, kind.lower())
+                self._error(f"not allowed in templates: {{% {keyword} %}}; {_ALLOWED_HELP}",
                             node, "UNSUPPORTED", r"\{%-?\s*" + re.escape(keyword) + r"\b")
 
     def expr(self, node: nodes.Expr, output: bool = False) -> nodes.Expr:
@@ -214,8 +219,9 @@ class _Analyzer:
             self._check_filter(node)
             node.node = self.expr(node.node)
             return node
-        what = "attribute access" if isinstance(node, nodes.Getattr) else type(node).__name__
-        self._error(f"{what} is not allowed in templates; {_ALLOWED_HELP}", node, "UNSUPPORTED")
+        kind = type(node).__name__
+        what = _EXPRESSIONS.get(kind, f"'{kind}' expressions")
+        self._error(f"not allowed in templates: {what}; {_ALLOWED_HELP}", node, "UNSUPPORTED")
         return node
 
     def _check_filter(self, node: nodes.Filter) -> None:
@@ -277,7 +283,6 @@ def _compiled_or_raise(source: str, field_name: str, allow_unknown: bool) -> _Co
 # --------------------------------------------------------------------------- values
 
 
-
 def _one_line(value: str | None) -> str | None:
     if value is None:
         return None
@@ -329,7 +334,10 @@ def _run(compiled: _Compiled, values: dict[str, str | None], sink: list[str]) ->
     for index, name in enumerate(compiled.refs):
         value = values.get(name)
         variables[f"p{index}"] = value if value else _Missing(name, sink)
-    return compiled.template.render(variables)
+    try:
+        return compiled.template.render(variables)
+    except JinjaError as exc:  # defensive: validated templates have nothing that can fail
+        raise TemplateError(str(exc) or "template error", code="UNSUPPORTED") from exc
 
 
 def _order(names: list[str]) -> list[str]:

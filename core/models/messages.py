@@ -93,6 +93,8 @@ class Message(Model):
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField(null=True)
     lease_until = fields.DatetimeField(null=True)
+    # Set by the worker that claimed a chunk, so one UPDATE can claim many rows.
+    claim_token = fields.CharField(max_length=32, null=True, db_index=True)
     error = fields.TextField(null=True)
     idempotency_key = fields.CharField(max_length=200, null=True)
     attachments: fields.ManyToManyRelation = fields.ManyToManyField(
