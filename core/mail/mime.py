@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import html
-import re
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 
 from core.mail.addresses import header_address
+from core.mail.details import text_to_html
 from core.models import Message
 from core.security import signed_address
-
-_URL_RE = re.compile(r"https?://[^\s<>\"']+")
 
 
 @dataclass(frozen=True)
@@ -28,26 +25,6 @@ class Envelope:
     mail_from: str
     recipients: list[str]
     message: EmailMessage
-
-
-def text_to_html(text: str) -> str:
-    """User text escaped into HTML (never trusted as HTML), links made clickable."""
-    out: list[str] = []
-    for para in re.split(r"\n{2,}", text.strip("\n")):
-        pieces: list[str] = []
-        pos = 0
-        for m in _URL_RE.finditer(para):
-            pieces.append(html.escape(para[pos : m.start()]))
-            url = html.escape(m.group(0), quote=True)
-            pieces.append(f'<a href="{url}">{url}</a>')
-            pos = m.end()
-        pieces.append(html.escape(para[pos:]))
-        out.append("<p>" + "".join(pieces).replace("\n", "<br>\n") + "</p>")
-    body = "\n".join(out)
-    return (
-        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head>'
-        f'<body style="font-family:sans-serif">\n{body}\n</body></html>\n'
-    )
 
 
 def build_email(msg: Message, attachments: list[Attachment] | None = None) -> Envelope:

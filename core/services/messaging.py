@@ -13,6 +13,7 @@ from tortoise.transactions import in_transaction
 from core import queue
 from core.errors import ErrorCode, FieldError, InputError
 from core.mail.addresses import normalize_address
+from core.mail.details import with_signature
 from core.models import Application, Candidate, Company, Document, Employee, Message
 from core.models.enums import MessageDirection, MessageKind, MessageStatus, SenderNameMode
 from core.security import signed_address
@@ -135,12 +136,6 @@ def sender_identity(company: Company, sender: Employee | None) -> tuple[str, str
     if company.sender_name_mode == SenderNameMode.COMPANY or sender is None:
         return company.name, address
     return sender.name, address
-
-
-def with_signature(body: str, signature: str | None) -> str:
-    if signature and signature.strip():
-        return f"{body.rstrip()}\n\n-- \n{signature.strip()}"
-    return body
 
 
 def new_message(draft: Draft) -> Message:
