@@ -1,0 +1,63 @@
+"""The GraphQL schema: one module per domain, merged into the root types here.
+
+To add a query or mutation, add a method to the domain's `...Query` / `...Mutation`
+class (schema/<domain>.py); to add a domain, add its classes to QUERIES / MUTATIONS.
+Then run `make schema` to refresh schema/schema.graphql.
+"""
+
+from typing import Any
+
+import strawberry
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.printer import print_schema
+from strawberry.tools import merge_types
+
+from schema.candidates import CandidateMutation, CandidateQuery
+from schema.company import CompanyMutation, CompanyQuery
+from schema.extensions import MaskInternalErrors, RequireAuthentication
+from schema.interviews import InterviewQuery
+from schema.messages import MessageMutation, MessageQuery
+from schema.node import NodeQuery
+from schema.subscriptions import Subscription
+from schema.templates import TemplateQuery
+from schema.types.candidates import Application, Candidate, RejectionReason
+from schema.types.company import Company, Employee, Position
+from schema.types.documents import Document
+from schema.types.interviews import Interview
+from schema.types.messages import BulkOperation, Message
+from schema.types.templates import EmailTemplate
+
+QUERIES: tuple[type, ...] = (
+    NodeQuery, CompanyQuery, CandidateQuery, InterviewQuery, MessageQuery, TemplateQuery,
+)
+MUTATIONS: tuple[type, ...] = (CandidateMutation, CompanyMutation, MessageMutation)
+
+Query = merge_types("Query", QUERIES)
+Mutation = merge_types("Mutation", MUTATIONS)
+
+# Every Node type, so `node(id:)` can return any of them.
+NODE_TYPES: list[type] = [
+    Company, Employee, Position, Candidate, Application, RejectionReason, Interview,
+    Document, EmailTemplate, Message, BulkOperation,
+]
+
+# Order matters little; guards such as depth/alias limits go here too.
+EXTENSIONS: list[Any] = [
+    RequireAuthentication,
+    ParserCache(maxsize=256),
+    ValidationCache(maxsize=256),
+    MaskInternalErrors(),
+]
+
+schema = strawberry.Schema(
+    query=Query, mutation=Mutation, subscription=Subscription, types=NODE_TYPES,
+    extensions=EXTENSIONS,
+)
+
+
+def export_sdl() -> str:
+    """The SDL of the schema as served (schema/schema.graphql holds the committed copy)."""
+    return print_schema(schema) + "\n"
+
+
+__all__ = ["EXTENSIONS", "export_sdl", "schema"]

@@ -1,0 +1,83 @@
+"""The ASGI app: GraphQL over HTTP and graphql-transport-ws, health checks, lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UnsetType
+
+from api.auth import authenticate, bearer_token, token_from_params
+from api.health import healthz, readyz
+from core.db import close_db, init_db
+from core.redis import close_redis
+from core.settings import get_settings
+from schema import schema
+from schema.context import Context
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    async def get_context(self, request: Request | WebSocket,
+                          response: Response | WebSocket) -> Context:
+        if isinstance(request, WebSocket):
+            # Authenticated on connection_init (on_ws_connect), once per connection.
+            return Context(request=request, response=response, websocket=True)
+        context = Context(request=request, response=response)
+        signed_in = await authenticate(bearer_token(request.headers.get("authorization")))
+        if signed_in is not None:
+            context.sign_in(*signed_in)
+        return context
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        token = token_from_params(context.connection_params)
+        if token is None and isinstance(context.request, WebSocket):
+            token = bearer_token(context.request.headers.get("authorization"))
+        signed_in = await authenticate(token)
+        if signed_in is None:
+            raise ConnectionRejectionError()  # closes with 4403 Forbidden
+        context.sign_in(*signed_in)
+        return await super().on_ws_connect(context)
+
+
+def graphql_app() -> GraphQLApp:
+    origins = [o.strip() for o in get_settings().allowed_origins.split(",") if o.strip()]
+    return GraphQLApp(
+        schema,
+        graphql_ide="graphiql",
+        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+        multipart_uploads_enabled=True,
+        allowed_origins=origins,
+    )
+
+
+def create_app(*, manage_db: bool = True) -> Starlette:
+    """The api process. manage_db=False when the caller already opened the ORM (tests, dev)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tortoise = await init_db() if manage_db else None
+        try:
+            yield
+        finally:
+            await close_redis()
+            if tortoise is not None:
+                await close_db(tortoise)
+
+    gql = graphql_app()
+    return Starlette(
+        routes=[
+            Route("/graphql", gql),
+            WebSocketRoute("/graphql", gql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )

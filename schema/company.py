@@ -1,0 +1,196 @@
+"""The viewer, the company and its settings, positions and rejection reasons."""
+
+import re
+from typing import Any
+
+import strawberry
+from strawberry import UNSET
+
+from core import models
+from core.errors import ErrorCode, FieldError
+from core.mail.addresses import normalize_address
+from core.security import encrypt_secret
+from schema.context import Info
+from schema.enums import SenderNameMode, SmtpSecurity
+from schema.errors import UserError, field_error, forbidden, user_errors
+from schema.types.candidates import RejectionReason
+from schema.types.company import Company, Employee, Position
+
+MAX_TITLE = 300
+MAX_LABEL = 200
+MAX_SIGNATURE = 10_000
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(value: str, max_len: int, what: str, *path: str) -> tuple[str, list[FieldError]]:
+    """Trimmed single-line text; required, at most max_len characters."""
+    text = value.strip()
+    if not text:
+        return text, [field_error(ErrorCode.INVALID_INPUT, f"{what} is required.", *path)]
+    if _CONTROL.search(text):
+        return text, [field_error(ErrorCode.INVALID_INPUT, f"{what} must be one line.", *path)]
+    if len(text) > max_len:
+        return text, [field_error(ErrorCode.TOO_LARGE,
+                                  f"{what} is longer than {max_len} characters.", *path)]
+    return text, []
+
+
+@strawberry.type
+class PositionPayload:
+    position: Position | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class RejectionReasonPayload:
+    rejection_reason: RejectionReason | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class EmployeePayload:
+    employee: Employee | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class CompanyPayload:
+    company: Company | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class CreatePositionInput:
+    title: str
+
+
+@strawberry.input
+class CompanyEmailSettingsInput:
+    """Omitted fields stay as they are; null clears."""
+
+    sender_name_mode: SenderNameMode | None = UNSET  # type: ignore[valid-type]
+    recruiting_address: str | None = UNSET
+    smtp_host: str | None = UNSET
+    smtp_port: int | None = UNSET
+    smtp_username: str | None = UNSET
+    smtp_password: str | None = strawberry.field(default=UNSET, description="Write-only.")
+    smtp_security: SmtpSecurity | None = UNSET  # type: ignore[valid-type]
+
+
+@strawberry.type
+class CompanyQuery:
+    @strawberry.field
+    def viewer(self, info: Info) -> Employee:
+        return Employee.from_row(info.context.viewer)
+
+    @strawberry.field
+    def company(self, info: Info) -> Company:
+        return Company.from_row(info.context.tenant)
+
+    @strawberry.field
+    async def positions(self, info: Info) -> list[Position]:
+        rows = await models.Position.filter(company_id=info.context.company_id).order_by(
+            "title", "id")
+        return [Position.from_row(r) for r in rows]
+
+    @strawberry.field
+    async def rejection_reasons(self, info: Info) -> list[RejectionReason]:
+        rows = await models.RejectionReason.filter(company_id=info.context.company_id).order_by(
+            "label", "id")
+        return [RejectionReason.from_row(r) for r in rows]
+
+
+def _settings_changes(data: CompanyEmailSettingsInput) -> tuple[dict[str, Any], list[FieldError]]:
+    p = "input"
+    changes: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    if data.sender_name_mode is not UNSET:
+        if data.sender_name_mode is None:
+            errors.append(field_error(ErrorCode.INVALID_INPUT, "senderNameMode cannot be null.",
+                                      p, "senderNameMode"))
+        else:
+            changes["sender_name_mode"] = data.sender_name_mode
+    if data.recruiting_address is not UNSET:
+        raw = (data.recruiting_address or "").strip()
+        addr = normalize_address(raw) if raw else None
+        if raw and addr is None:
+            errors.append(field_error(ErrorCode.INVALID_EMAIL,
+                                      f"{raw!r} is not a valid email address.",
+                                      p, "recruitingAddress"))
+        changes["recruiting_address"] = addr
+    if data.smtp_host is not UNSET:
+        host = (data.smtp_host or "").strip()
+        if host and not _HOSTNAME.match(host):
+            errors.append(field_error(ErrorCode.INVALID_INPUT, "Not a host name.",
+                                      p, "smtpHost"))
+        changes["smtp_host"] = host or None
+    if data.smtp_port is not UNSET:
+        if data.smtp_port is not None and not 1 <= data.smtp_port <= 65535:
+            errors.append(field_error(ErrorCode.INVALID_INPUT, "A port is 1 to 65535.",
+                                      p, "smtpPort"))
+        changes["smtp_port"] = data.smtp_port
+    if data.smtp_username is not UNSET:
+        user = data.smtp_username or None
+        if user is not None and (_CONTROL.search(user) or len(user) > 255):
+            errors.append(field_error(ErrorCode.INVALID_INPUT,
+                                      "The user name must be one line of at most 255 characters.",
+                                      p, "smtpUsername"))
+        changes["smtp_username"] = user
+    if data.smtp_password is not UNSET:
+        pw = data.smtp_password
+        if pw is not None and (_CONTROL.search(pw) or len(pw) > 1000):
+            errors.append(field_error(ErrorCode.INVALID_INPUT,
+                                      "The password must be one line of at most 1000 characters.",
+                                      p, "smtpPassword"))
+        changes["smtp_password_encrypted"] = encrypt_secret(pw) if pw else None
+    if data.smtp_security is not UNSET:
+        changes["smtp_security"] = data.smtp_security
+    return changes, errors
+
+
+@strawberry.type
+class CompanyMutation:
+    @strawberry.mutation
+    async def create_position(self, info: Info, input: CreatePositionInput) -> PositionPayload:
+        title, errors = one_line(input.title, MAX_TITLE, "A title", "input", "title")
+        if errors:
+            return PositionPayload(errors=user_errors(errors))
+        row = await models.Position.create(company_id=info.context.company_id, title=title)
+        return PositionPayload(position=Position.from_row(row))
+
+    @strawberry.mutation
+    async def create_rejection_reason(self, info: Info, label: str) -> RejectionReasonPayload:
+        text, errors = one_line(label, MAX_LABEL, "A label", "label")
+        if errors:
+            return RejectionReasonPayload(errors=user_errors(errors))
+        row = await models.RejectionReason.create(company_id=info.context.company_id,
+                                                  label=text)
+        return RejectionReasonPayload(rejection_reason=RejectionReason.from_row(row))
+
+    @strawberry.mutation
+    async def update_my_signature(self, info: Info, signature: str | None) -> EmployeePayload:
+        viewer = info.context.viewer
+        text = (signature or "").strip() or None
+        if text is not None and len(text) > MAX_SIGNATURE:
+            return EmployeePayload(errors=user_errors([field_error(
+                ErrorCode.TOO_LARGE, f"The signature is longer than {MAX_SIGNATURE} characters.",
+                "signature")]))
+        await models.Employee.filter(id=viewer.id).update(signature=text)
+        viewer.signature = text  # type: ignore[assignment]
+        return EmployeePayload(employee=Employee.from_row(viewer))
+
+    @strawberry.mutation
+    async def update_company_email_settings(
+        self, info: Info, input: CompanyEmailSettingsInput
+    ) -> CompanyPayload:
+        if not info.context.viewer.is_admin:
+            raise forbidden("Only a company admin may change the email settings.")
+        changes, errors = _settings_changes(input)
+        if errors:
+            return CompanyPayload(errors=user_errors(errors))
+        company = info.context.tenant
+        if changes:
+            await models.Company.filter(id=company.id).update(**changes)
+            await company.refresh_from_db()
+        return CompanyPayload(company=Company.from_row(company))

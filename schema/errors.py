@@ -1,0 +1,57 @@
+"""Errors as data (UserError in payloads) and the few GraphQL errors (auth, bad paging)."""
+
+from collections.abc import Iterable
+
+import strawberry
+from graphql import GraphQLError
+
+from core.errors import ErrorCode, FieldError, InputError
+from schema.enums import ErrorCode as ErrorCodeEnum
+
+UNAUTHENTICATED = "UNAUTHENTICATED"
+FORBIDDEN = "FORBIDDEN"
+INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+INVALID_INPUT = "INVALID_INPUT"
+NOT_FOUND = "NOT_FOUND"
+
+
+@strawberry.type
+class UserError:
+    code: ErrorCodeEnum  # type: ignore[valid-type]
+    message: str
+    field: list[str] | None = strawberry.field(
+        default=None,
+        description='Path to the offending input field, e.g. ["input", "cc", "2"].',
+    )
+
+    @classmethod
+    def from_field_error(cls, err: FieldError) -> "UserError":
+        return cls(code=err.code, message=err.message,
+                   field=list(err.field) if err.field is not None else None)
+
+
+def user_errors(exc: InputError | Iterable[FieldError]) -> list[UserError]:
+    errors = exc.errors if isinstance(exc, InputError) else exc
+    return [UserError.from_field_error(e) for e in errors]
+
+
+def field_error(code: ErrorCode, message: str, *path: str) -> FieldError:
+    return FieldError(code, message, tuple(path) if path else None)
+
+
+def not_found(what: str, *path: str) -> FieldError:
+    """Another company's id, a malformed id and a deleted row all read the same."""
+    return FieldError(ErrorCode.NOT_FOUND, f"No such {what}.", tuple(path))
+
+
+def graphql_error(message: str, code: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": code})
+
+
+def unauthenticated() -> GraphQLError:
+    return graphql_error("Authentication required: send Authorization: Bearer <token>.",
+                         UNAUTHENTICATED)
+
+
+def forbidden(message: str = "Not allowed.") -> GraphQLError:
+    return graphql_error(message, FORBIDDEN)

@@ -1,0 +1,67 @@
+"""DataLoaders, created per request (per connection on websockets, without a cache there):
+every lookup by id is batched and scoped to the viewer's company."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from strawberry.dataloader import DataLoader
+from tortoise.models import Model
+
+from core import models
+
+M = TypeVar("M", bound=Model)
+
+
+def _by_id(model: type[M], company_id: uuid.UUID
+           ) -> Callable[[Sequence[uuid.UUID]], Awaitable[list[M | None]]]:
+    async def load(keys: Sequence[uuid.UUID]) -> list[M | None]:
+        rows = await model.filter(id__in=list(set(keys)), company_id=company_id)
+        found: dict[Any, M] = {r.pk: r for r in rows}
+        return [found.get(k) for k in keys]
+
+    return load
+
+
+def _grouped(model: type[M], key_field: str, order: tuple[str, ...], **scope: Any
+             ) -> Callable[[Sequence[uuid.UUID]], Awaitable[list[list[M]]]]:
+    async def load(keys: Sequence[uuid.UUID]) -> list[list[M]]:
+        rows = await model.filter(**{f"{key_field}__in": list(set(keys))}, **scope).order_by(
+            *order)
+        groups: dict[Any, list[M]] = defaultdict(list)
+        for r in rows:
+            groups[getattr(r, key_field)].append(r)
+        return [groups.get(k, []) for k in keys]
+
+    return load
+
+
+class Loaders:
+    def __init__(self, company_id: uuid.UUID, *, cache: bool = True) -> None:
+        def by_id(model: type[M]) -> DataLoader[uuid.UUID, M | None]:
+            return DataLoader(load_fn=_by_id(model, company_id), cache=cache)
+
+        self.employee = by_id(models.Employee)
+        self.position = by_id(models.Position)
+        self.candidate = by_id(models.Candidate)
+        self.application = by_id(models.Application)
+        self.rejection_reason = by_id(models.RejectionReason)
+        self.interview = by_id(models.Interview)
+        self.message = by_id(models.Message)
+        self.bulk_operation = by_id(models.BulkOperation)
+        self.document = by_id(models.Document)
+        self.email_template = by_id(models.EmailTemplate)
+        self.applications_by_candidate: DataLoader[uuid.UUID, list[models.Application]] = (
+            DataLoader(load_fn=_grouped(models.Application, "candidate_id",
+                                        ("created_at", "id"), company_id=company_id),
+                       cache=cache))
+        self.interviews_by_application: DataLoader[uuid.UUID, list[models.Interview]] = (
+            DataLoader(load_fn=_grouped(models.Interview, "application_id",
+                                        ("starts_at", "id"), company_id=company_id),
+                       cache=cache))
+        # Keys are ids of messages already loaded through the company scope.
+        self.events_by_message: DataLoader[uuid.UUID, list[models.MessageEvent]] = DataLoader(
+            load_fn=_grouped(models.MessageEvent, "message_id", ("id",)), cache=cache)

@@ -1,0 +1,179 @@
+"""Candidates, their applications and rejection reasons."""
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from core import models
+from schema.context import Info
+from schema.enums import ApplicationStatus
+from schema.relay import Node, Page, PageInfo, gid, node_resolver
+from schema.types.company import Position, load_position
+
+if TYPE_CHECKING:
+    from schema.types.documents import Document
+    from schema.types.interviews import Interview
+    from schema.types.messages import MessageConnection
+
+
+@strawberry.type
+class Candidate(Node):
+    first_name: str | None
+    last_name: str | None
+    full_name: str
+    email: str | None
+    language: str = strawberry.field(description=(
+        'BCP 47 language tag used to render dates in templates, e.g. "nl".'))
+    timezone: str = strawberry.field(description=(
+        'IANA time zone used for dates in templates and invitations, e.g. '
+        '"Europe/Amsterdam".'))
+    anonymized: bool
+    row: strawberry.Private[models.Candidate]
+
+    @classmethod
+    def from_row(cls, row: models.Candidate) -> "Candidate":
+        return cls(id=gid("Candidate", row.id), first_name=row.first_name,
+                   last_name=row.last_name, full_name=row.full_name, email=row.email,
+                   language=row.language, timezone=row.timezone,
+                   anonymized=row.anonymized_at is not None, row=row)
+
+    @strawberry.field
+    async def applications(self, info: Info) -> list["Application"]:
+        rows = await info.context.loaders.applications_by_candidate.load(self.row.id)
+        return [Application.from_row(r) for r in rows]
+
+    @strawberry.field(description=(
+        "The Messages tab: everything sent to and received from this candidate, newest "
+        "first."))
+    async def messages(
+        self, info: Info, first: int | None = 50, after: str | None = None
+    ) -> Annotated["MessageConnection", strawberry.lazy("schema.types.messages")]:
+        from schema.types.messages import message_connection
+
+        return await message_connection(
+            info, models.Message.filter(company_id=info.context.company_id,
+                                        candidate_id=self.row.id), first, after)
+
+    @strawberry.field(description="Only the documents the viewer may see.")
+    async def documents(
+        self, info: Info
+    ) -> list[Annotated["Document", strawberry.lazy("schema.types.documents")]]:
+        from schema.types.documents import Document, visible_documents
+
+        qs = models.Document.filter(company_id=info.context.company_id,
+                                    candidate_id=self.row.id)
+        rows = await visible_documents(qs, info.context.viewer).order_by("created_at", "id")
+        return [Document.from_row(r) for r in rows]
+
+
+@strawberry.type
+class CandidateEdge:
+    cursor: str
+    node: Candidate
+
+
+@strawberry.type
+class CandidateConnection:
+    edges: list[CandidateEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @classmethod
+    def from_page(cls, page: Page[models.Candidate]) -> "CandidateConnection":
+        return cls(edges=[CandidateEdge(cursor=c, node=Candidate.from_row(r))
+                          for r, c in zip(page.rows, page.cursors, strict=True)],
+                   page_info=page.page_info, total_count=page.total_count)
+
+
+@strawberry.type
+class RejectionReason(Node):
+    label: str
+    row: strawberry.Private[models.RejectionReason]
+
+    @classmethod
+    def from_row(cls, row: models.RejectionReason) -> "RejectionReason":
+        return cls(id=gid("RejectionReason", row.id), label=row.label, row=row)
+
+
+@strawberry.type
+class Application(Node):
+    status: ApplicationStatus  # type: ignore[valid-type]
+    rejection_note: str | None
+    rejected_at: datetime | None
+    row: strawberry.Private[models.Application]
+
+    @classmethod
+    def from_row(cls, row: models.Application) -> "Application":
+        return cls(id=gid("Application", row.id), status=row.status,
+                   rejection_note=row.rejection_note, rejected_at=row.rejected_at, row=row)
+
+    @strawberry.field
+    async def candidate(self, info: Info) -> Candidate:
+        found = await load_candidate(info, self.row.candidate_id)
+        assert found is not None
+        return found
+
+    @strawberry.field
+    async def position(self, info: Info) -> Position:
+        found = await load_position(info, self.row.position_id)
+        assert found is not None
+        return found
+
+    @strawberry.field
+    async def rejection_reason(self, info: Info) -> RejectionReason | None:
+        if self.row.rejection_reason_id is None:
+            return None
+        row = await info.context.loaders.rejection_reason.load(self.row.rejection_reason_id)
+        return RejectionReason.from_row(row) if row else None
+
+    @strawberry.field
+    async def interviews(
+        self, info: Info
+    ) -> list[Annotated["Interview", strawberry.lazy("schema.types.interviews")]]:
+        from schema.types.interviews import Interview
+
+        rows = await info.context.loaders.interviews_by_application.load(self.row.id)
+        return [Interview.from_row(r) for r in rows]
+
+
+@strawberry.type
+class ApplicationEdge:
+    cursor: str
+    node: Application
+
+
+@strawberry.type
+class ApplicationConnection:
+    edges: list[ApplicationEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @classmethod
+    def from_page(cls, page: Page[models.Application]) -> "ApplicationConnection":
+        return cls(edges=[ApplicationEdge(cursor=c, node=Application.from_row(r))
+                          for r, c in zip(page.rows, page.cursors, strict=True)],
+                   page_info=page.page_info, total_count=page.total_count)
+
+
+@node_resolver("Candidate")
+async def load_candidate(info: Info, pk: uuid.UUID | None) -> Candidate | None:
+    if pk is None:
+        return None
+    row = await info.context.loaders.candidate.load(pk)
+    return Candidate.from_row(row) if row else None
+
+
+@node_resolver("Application")
+async def load_application(info: Info, pk: uuid.UUID | None) -> Application | None:
+    if pk is None:
+        return None
+    row = await info.context.loaders.application.load(pk)
+    return Application.from_row(row) if row else None
+
+
+@node_resolver("RejectionReason")
+async def load_rejection_reason(info: Info, pk: uuid.UUID) -> RejectionReason | None:
+    row = await info.context.loaders.rejection_reason.load(pk)
+    return RejectionReason.from_row(row) if row else None

@@ -1,0 +1,103 @@
+"""Company, its employees and positions."""
+
+import uuid
+
+import strawberry
+
+from core import models
+from schema.context import Info
+from schema.enums import SenderNameMode, SmtpSecurity
+from schema.relay import Node, gid, node_resolver
+
+
+@strawberry.type
+class CompanyFeatures:
+    email_templates: bool = strawberry.field(description=(
+        "Email templates are an add-on; without it template IDs are refused with "
+        "FEATURE_NOT_ENABLED."))
+
+
+@strawberry.type
+class CompanyEmailSettings:
+    sender_name_mode: SenderNameMode  # type: ignore[valid-type]
+    recruiting_address: str | None = strawberry.field(description=(
+        "The company's recruiting address used as From; null means the platform default "
+        "sender."))
+    smtp_configured: bool = strawberry.field(description=(
+        "True when the company sends through its own SMTP server. The password is never "
+        "readable."))
+    smtp_host: str | None
+    smtp_port: int | None
+    smtp_username: str | None
+    smtp_security: SmtpSecurity | None  # type: ignore[valid-type]
+
+
+@strawberry.type
+class Company(Node):
+    name: str
+    row: strawberry.Private[models.Company]
+
+    @classmethod
+    def from_row(cls, row: models.Company) -> "Company":
+        return cls(id=gid("Company", row.id), name=row.name, row=row)
+
+    @strawberry.field
+    def features(self) -> CompanyFeatures:
+        return CompanyFeatures(email_templates=self.row.feature_email_templates)
+
+    @strawberry.field
+    def email_settings(self) -> CompanyEmailSettings:
+        r = self.row
+        return CompanyEmailSettings(
+            sender_name_mode=r.sender_name_mode, recruiting_address=r.recruiting_address,
+            smtp_configured=r.smtp_configured, smtp_host=r.smtp_host, smtp_port=r.smtp_port,
+            smtp_username=r.smtp_username, smtp_security=r.smtp_security,
+        )
+
+
+@strawberry.type
+class Employee(Node):
+    name: str
+    email: str
+    signature: str | None = strawberry.field(
+        description="Appended under every message this employee sends.")
+    row: strawberry.Private[models.Employee]
+
+    @classmethod
+    def from_row(cls, row: models.Employee) -> "Employee":
+        return cls(id=gid("Employee", row.id), name=row.name, email=row.email,
+                   signature=row.signature, row=row)
+
+
+@strawberry.type
+class Position(Node):
+    title: str
+    row: strawberry.Private[models.Position]
+
+    @classmethod
+    def from_row(cls, row: models.Position) -> "Position":
+        return cls(id=gid("Position", row.id), title=row.title, row=row)
+
+
+async def load_employee(info: Info, pk: uuid.UUID | None) -> Employee | None:
+    if pk is None:
+        return None
+    row = await info.context.loaders.employee.load(pk)
+    return Employee.from_row(row) if row else None
+
+
+async def load_position(info: Info, pk: uuid.UUID | None) -> Position | None:
+    if pk is None:
+        return None
+    row = await info.context.loaders.position.load(pk)
+    return Position.from_row(row) if row else None
+
+
+@node_resolver("Company")
+async def _company_node(info: Info, pk: uuid.UUID) -> Company | None:
+    company = info.context.tenant
+    return Company.from_row(company) if company.id == pk else None
+
+
+node_resolver("Employee")(load_employee)
+node_resolver("Position")(load_position)

@@ -1,0 +1,92 @@
+"""Documents: metadata and who may see a restricted one (the bytes live in core.blobs)."""
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+
+from core import models
+from schema.context import Info
+from schema.enums import DocumentAccessLevel
+from schema.relay import Node, gid, node_resolver
+from schema.types.company import Employee, load_employee
+
+if TYPE_CHECKING:
+    from schema.types.candidates import Candidate
+
+
+def visible_documents(qs: QuerySet[models.Document],
+                      viewer: models.Employee) -> QuerySet[models.Document]:
+    """Unrestricted documents, plus restricted ones granted to the viewer; admins see all."""
+    if viewer.is_admin:
+        return qs
+    return qs.filter(Q(restricted=False) | Q(grants__employee_id=viewer.id)).distinct()
+
+
+def download_path(document_id: uuid.UUID) -> str:
+    return f"/documents/{gid('Document', document_id)}"
+
+
+@strawberry.type
+class DocumentGrant:
+    level: DocumentAccessLevel  # type: ignore[valid-type]
+    row: strawberry.Private[models.DocumentGrant]
+
+    @strawberry.field
+    async def employee(self, info: Info) -> Employee:
+        found = await load_employee(info, self.row.employee_id)
+        assert found is not None
+        return found
+
+
+@strawberry.type
+class Document(Node):
+    filename: str
+    content_type: str
+    size: int = strawberry.field(description="Bytes. At most 10 MB (10 * 1024 * 1024).")
+    created_at: datetime
+    restricted: bool = strawberry.field(description=(
+        "When restricted, only the grants (and company admins) may see, download or attach "
+        "it."))
+    download_url: str = strawberry.field(description="Authenticated download path on this server.")
+    row: strawberry.Private[models.Document]
+
+    @classmethod
+    def from_row(cls, row: models.Document) -> "Document":
+        return cls(id=gid("Document", row.id), filename=row.filename,
+                   content_type=row.content_type, size=row.size, created_at=row.created_at,
+                   restricted=row.restricted, download_url=download_path(row.id), row=row)
+
+    @strawberry.field
+    async def uploaded_by(self, info: Info) -> Employee | None:
+        return await load_employee(info, self.row.uploaded_by_id)
+
+    @strawberry.field
+    async def candidate(
+        self, info: Info
+    ) -> Annotated["Candidate", strawberry.lazy("schema.types.candidates")]:
+        from schema.types.candidates import load_candidate
+
+        found = await load_candidate(info, self.row.candidate_id)
+        assert found is not None, "document without a candidate"
+        return found
+
+    @strawberry.field
+    async def grants(self, info: Info) -> list[DocumentGrant]:
+        rows = await models.DocumentGrant.filter(document_id=self.row.id).order_by("id")
+        return [DocumentGrant(level=r.level, row=r) for r in rows]
+
+
+async def load_documents(info: Info, qs: QuerySet[models.Document]) -> list[Document]:
+    rows = await visible_documents(qs.filter(company_id=info.context.company_id),
+                                   info.context.viewer).order_by("created_at", "id")
+    return [Document.from_row(r) for r in rows]
+
+
+@node_resolver("Document")
+async def load_document(info: Info, pk: uuid.UUID) -> Document | None:
+    rows = await load_documents(info, models.Document.filter(id=pk))
+    return rows[0] if rows else None

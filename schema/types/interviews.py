@@ -1,0 +1,102 @@
+"""Interviews and the candidate's calendar answer."""
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from core import models
+from core.mail.details import InterviewCtx, interview_details
+from core.models.enums import MessageKind
+from schema.context import Info
+from schema.enums import AttendeeResponse
+from schema.relay import Node, gid, node_resolver
+from schema.types.candidates import Application, load_application
+from schema.types.company import Employee, load_employee
+
+if TYPE_CHECKING:
+    from schema.types.messages import Message
+
+INVITATION_KINDS = (MessageKind.INTERVIEW_INVITATION, MessageKind.INTERVIEW_UPDATE,
+                    MessageKind.INTERVIEW_CANCELLATION)
+
+
+@strawberry.type
+class Interview(Node):
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    timezone: str
+    location: str | None
+    video_link: str | None
+    sequence: int = strawberry.field(description="iCalendar SEQUENCE of the last invitation sent.")
+    cancelled: bool
+    candidate_response: AttendeeResponse = strawberry.field(  # type: ignore[valid-type]
+        description="What the candidate's calendar answered to the invitation.")
+    candidate_responded_at: datetime | None
+    candidate_comment: str | None = strawberry.field(
+        description="The COMMENT a calendar client sent with its reply, if any.")
+    row: strawberry.Private[models.Interview]
+
+    @classmethod
+    def from_row(cls, row: models.Interview) -> "Interview":
+        return cls(
+            id=gid("Interview", row.id), title=row.title, starts_at=row.starts_at,
+            ends_at=row.ends_at, timezone=row.timezone, location=row.location,
+            video_link=row.video_link, sequence=row.sequence, cancelled=row.cancelled,
+            candidate_response=row.candidate_response,
+            candidate_responded_at=row.candidate_responded_at,
+            candidate_comment=row.candidate_comment, row=row,
+        )
+
+    @strawberry.field
+    async def application(self, info: Info) -> Application:
+        found = await load_application(info, self.row.application_id)
+        assert found is not None
+        return found
+
+    @strawberry.field
+    async def organizer(self, info: Info) -> Employee:
+        found = await load_employee(info, self.row.organizer_id)
+        assert found is not None
+        return found
+
+    @strawberry.field
+    async def interviewers(self, info: Info) -> list[Employee]:
+        rows = await self.row.interviewers.all().order_by("name", "id")
+        return [Employee.from_row(r) for r in rows]
+
+    @strawberry.field(description=(
+        "The 'copy details' block: title, date and time in the candidate's zone and "
+        "language, location, video link, interviewers."))
+    async def details(self, info: Info) -> str:
+        loaders = info.context.loaders
+        application = await loaders.application.load(self.row.application_id)
+        candidate = await loaders.candidate.load(application.candidate_id) if application else None
+        names = [e.name for e in await self.row.interviewers.all().order_by("name", "id")]
+        ctx = InterviewCtx(title=self.title, starts_at=self.starts_at, ends_at=self.ends_at,
+                           timezone=self.timezone, location=self.location,
+                           video_link=self.video_link, interviewers=names)
+        return interview_details(ctx, candidate.language if candidate else None,
+                                 candidate.timezone if candidate else self.timezone)
+
+    @strawberry.field
+    async def invitations(
+        self, info: Info
+    ) -> list[Annotated["Message", strawberry.lazy("schema.types.messages")]]:
+        from schema.types.messages import Message
+
+        rows = await models.Message.filter(
+            company_id=info.context.company_id, interview_id=self.row.id,
+            kind__in=list(INVITATION_KINDS),
+        ).order_by("created_at", "id")
+        return [Message.from_row(r) for r in rows]
+
+
+@node_resolver("Interview")
+async def load_interview(info: Info, pk: uuid.UUID | None) -> Interview | None:
+    if pk is None:
+        return None
+    row = await info.context.loaders.interview.load(pk)
+    return Interview.from_row(row) if row else None

@@ -1,0 +1,47 @@
+"""Email templates and the placeholder catalogue."""
+
+import uuid
+
+import strawberry
+
+from core import models
+from core.mail.details import PlaceholderSpec
+from schema.context import Info
+from schema.enums import TemplateKind
+from schema.relay import Node, gid, node_resolver
+from schema.types.documents import Document, load_documents
+
+
+@strawberry.type
+class EmailTemplate(Node):
+    name: str
+    kind: TemplateKind  # type: ignore[valid-type]
+    subject: str
+    body: str
+    row: strawberry.Private[models.EmailTemplate]
+
+    @classmethod
+    def from_row(cls, row: models.EmailTemplate) -> "EmailTemplate":
+        return cls(id=gid("EmailTemplate", row.id), name=row.name, kind=row.kind,
+                   subject=row.subject, body=row.body, row=row)
+
+    @strawberry.field(description="Documents attached to every message made from this template.")
+    async def attachments(self, info: Info) -> list[Document]:
+        return await load_documents(info, models.Document.filter(templates__id=self.row.id))
+
+
+@strawberry.type
+class Placeholder:
+    name: str = strawberry.field(description="As written in a template, e.g. candidate.first_name.")
+    description: str
+    example: str
+
+    @classmethod
+    def from_spec(cls, spec: PlaceholderSpec) -> "Placeholder":
+        return cls(name=spec.name, description=spec.description, example=spec.example)
+
+
+@node_resolver("EmailTemplate")
+async def load_email_template(info: Info, pk: uuid.UUID) -> EmailTemplate | None:
+    row = await info.context.loaders.email_template.load(pk)
+    return EmailTemplate.from_row(row) if row else None
