@@ -1,0 +1,245 @@
+"""GraphiQL in a real headless Chromium, with every non-localhost request blocked.
+
+Proves that /graphql opened in a browser shows a working GraphiQL from assets the service
+serves itself: a query runs over HTTP with the Authorization header typed into the headers
+editor, and a subscription runs over graphql-transport-ws with the same header in
+connection_init. Screenshots go to var/screenshots/.
+
+The server is real uvicorn in a thread, serving ``api.graphiql.OfflineGraphQL`` over a small
+strawberry schema defined here (it echoes what the server received), so this test does not
+depend on the product schema or a database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import AsyncGenerator, Iterator
+from pathlib import Path
+
+import pytest
+import strawberry
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Route, WebSocketRoute
+from strawberry.types import Info
+
+from api.graphiql import OfflineGraphQL, static_routes
+from tests.support.browser import browser_unavailable, run_node_script
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "var" / "screenshots"
+TOKEN = "rm_e2e_token_42"
+
+
+def _auth_from_context(info: Info) -> str | None:
+    params = info.context.get("connection_params")
+    if isinstance(params, dict):
+        value = params.get("Authorization") or params.get("authorization")
+        return str(value) if value is not None else None
+    request = info.context.get("request")
+    return request.headers.get("authorization") if request is not None else None
+
+
+@strawberry.type
+class Tick:
+    n: int
+    auth: str | None
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def whoami(self, info: Info) -> str | None:
+        return _auth_from_context(info)
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription
+    async def ticks(self, info: Info, n: int = 3) -> AsyncGenerator[Tick, None]:
+        auth = _auth_from_context(info)
+        for i in range(1, n + 1):
+            yield Tick(n=i, auth=auth)
+            await asyncio.sleep(0.05)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def browser_ready() -> None:
+    reason = browser_unavailable()
+    if reason:
+        pytest.skip(f"headless browser not available: {reason}")
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    schema = strawberry.Schema(query=Query, subscription=Subscription)
+    gql = OfflineGraphQL(schema)
+    app = Starlette(routes=[Route("/graphql", gql), WebSocketRoute("/graphql", gql),
+                            *static_routes()])
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                            lifespan="off")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not srv.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+
+
+SCRIPT = r"""
+const { chromium } = require("playwright-core");
+
+function cm(page, selector) {
+  return page.evaluate((sel) => {
+    const el = document.querySelector(sel);
+    return el && el.CodeMirror ? el.CodeMirror.getValue() : null;
+  }, selector);
+}
+
+(async () => {
+  const base = process.env.BASE_URL;
+  const out = { blocked: [], local: [], consoleErrors: [], pageErrors: [] };
+  let page = null;
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH,
+    headless: true,
+    args: JSON.parse(process.env.CHROMIUM_FLAGS),
+  });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    // Offline proof: only the service itself may be reached.
+    await context.route("**/*", (route) => {
+      const url = new URL(route.request().url());
+      if (url.protocol === "data:" || ["127.0.0.1", "localhost"].includes(url.hostname)) {
+        out.local.push(url.pathname);
+        return route.continue();
+      }
+      out.blocked.push(url.href);
+      return route.abort("internetdisconnected");
+    });
+    page = await context.newPage();
+    page.on("console", (m) => { if (m.type() === "error") out.consoleErrors.push(m.text()); });
+    page.on("pageerror", (e) => out.pageErrors.push(String(e)));
+
+    await page.goto(base + "/graphql", { waitUntil: "load" });
+    await page.waitForSelector(".graphiql-query-editor .CodeMirror", { timeout: 20000 });
+    await page.waitForSelector(".graphiql-editor-tool .CodeMirror", { state: "attached" });
+    out.title = await page.title();
+    out.activeTool = await page.innerText(".graphiql-editor-tools button.active").catch(() => null);
+
+    // The headers editor is open and prefilled; type the token after "Bearer ".
+    out.prefilledHeaders = await page.evaluate(() => {
+      for (const el of document.querySelectorAll(".graphiql-editor-tool .CodeMirror")) {
+        if (el.CodeMirror.getValue().includes("Authorization")) return el.CodeMirror.getValue();
+      }
+      return null;
+    });
+    const pos = await page.evaluate(() => {
+      for (const el of document.querySelectorAll(".graphiql-editor-tool .CodeMirror")) {
+        const ed = el.CodeMirror;
+        const text = ed.getValue();
+        const i = text.indexOf("Bearer ") + "Bearer ".length;
+        if (i >= "Bearer ".length) { ed.focus(); ed.setCursor(ed.posFromIndex(i)); return i; }
+      }
+      return -1;
+    });
+    if (pos < 0) throw new Error("no Authorization header in the headers editor");
+    await page.keyboard.type(process.env.TOKEN, { delay: 10 });
+    out.headers = await page.evaluate(() => {
+      for (const el of document.querySelectorAll(".graphiql-editor-tool .CodeMirror")) {
+        if (el.CodeMirror.getValue().includes("Authorization")) return el.CodeMirror.getValue();
+      }
+      return null;
+    });
+
+    // A query over HTTP.
+    await page.click(".graphiql-query-editor .CodeMirror");
+    await page.evaluate((q) => {
+      document.querySelector(".graphiql-query-editor .CodeMirror").CodeMirror.setValue(q);
+    }, "query Who {\n  whoami\n}\n");
+    await page.waitForTimeout(600);
+    await page.click(".graphiql-execute-button");
+    await page.waitForFunction(() => {
+      const el = document.querySelector(".graphiql-response .CodeMirror");
+      return el && el.CodeMirror.getValue().includes("whoami");
+    }, null, { timeout: 20000 });
+    out.queryResult = await cm(page, ".graphiql-response .CodeMirror");
+    out.queryVisibleText = await page.innerText(".graphiql-response");
+    await page.screenshot({ path: process.env.SCREENSHOT });
+
+    // A subscription over graphql-transport-ws; the header goes into connection_init.
+    await page.evaluate((q) => {
+      document.querySelector(".graphiql-query-editor .CodeMirror").CodeMirror.setValue(q);
+    }, "subscription Ticks {\n  ticks(n: 3) {\n    n\n    auth\n  }\n}\n");
+    // GraphiQL re-reads the operation name from the editor after a short debounce.
+    await page.waitForTimeout(600);
+    await page.click(".graphiql-execute-button");
+    await page.waitForFunction(() => {
+      const el = document.querySelector(".graphiql-response .CodeMirror");
+      return el && /"n": 3/.test(el.CodeMirror.getValue());
+    }, null, { timeout: 20000 });
+    out.subscriptionResult = await cm(page, ".graphiql-response .CodeMirror");
+    await page.screenshot({ path: process.env.SCREENSHOT_SUB });
+  } catch (e) {
+    out.error = (e && e.stack) || String(e);
+    if (page) {
+      out.failedResponse = await cm(page, ".graphiql-response .CodeMirror").catch(() => null);
+      await page.screenshot({ path: process.env.SCREENSHOT + ".failed.png" }).catch(() => null);
+    }
+  } finally {
+    await browser.close();
+  }
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.error(e && e.stack || String(e)); process.exit(1); });
+"""
+
+
+def test_graphiql_offline_query_and_subscription(browser_ready: None, server: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOTS / "graphiql.png"
+    shot_sub = SCREENSHOTS / "graphiql-subscription.png"
+    for p in (shot, shot_sub):
+        p.unlink(missing_ok=True)
+    out = run_node_script(SCRIPT, {
+        "BASE_URL": server, "TOKEN": TOKEN,
+        "SCREENSHOT": str(shot), "SCREENSHOT_SUB": str(shot_sub),
+    })
+    assert "error" not in out, json.dumps(out, indent=2)
+    assert out["blocked"] == [], f"the page tried to leave localhost: {out['blocked']}"
+    local = [str(p) for p in out["local"]]  # type: ignore[union-attr]
+    for asset in ("react.production.min.js", "react-dom.production.min.js", "graphiql.min.js",
+                  "graphiql.min.css", "app.js"):
+        assert any(p.endswith(asset) for p in local), (asset, local)
+    assert out["pageErrors"] == [], out["pageErrors"]
+    csp = [e for e in out["consoleErrors"] if "Content Security Policy" in str(e)]  # type: ignore[union-attr]
+    assert csp == [], csp
+    assert out["title"] == "recruitmail GraphiQL"
+    assert out["activeTool"] == "Headers"
+    assert json.loads(str(out["prefilledHeaders"])) == {"Authorization": "Bearer "}
+    assert json.loads(str(out["headers"])) == {"Authorization": f"Bearer {TOKEN}"}
+    assert json.loads(str(out["queryResult"])) == {"data": {"whoami": f"Bearer {TOKEN}"}}
+    assert f"Bearer {TOKEN}" in str(out["queryVisibleText"])
+    assert json.loads(str(out["subscriptionResult"])) == {
+        "data": {"ticks": {"n": 3, "auth": f"Bearer {TOKEN}"}}
+    }
+    assert shot.stat().st_size > 10_000 and shot_sub.stat().st_size > 10_000
