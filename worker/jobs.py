@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any
@@ -12,10 +13,10 @@ from tortoise.expressions import Q
 from core import queue
 from core.blobs import read_blob
 from core.mail.mime import Attachment, build_email
-from core.models import Company, Message
+from core.models import Company, Document, Message
 from core.models.enums import MessageStatus
 from core.services import delivery
-from worker.transport import Outcome, Transport, target_for
+from worker.transport import Outcome, SendResult, Transport, target_for
 
 log = logging.getLogger(__name__)
 S = MessageStatus
@@ -50,35 +51,44 @@ async def deliver(ctx: dict[str, Any], message_id: uuid.UUID) -> MessageStatus |
         return None
     company = await Company.get(id=claimed.company_id)
     docs = await claimed.attachments.all()
-    try:
-        attachments = [Attachment(d.filename, d.content_type, read_blob(d.blob_key)) for d in docs]
-    except OSError as exc:
-        await delivery.mark_failed(claimed.id, error=f"an attachment could not be read: {exc}")
-        return S.FAILED
-    envelope = build_email(claimed, attachments)
-    transport: Transport = ctx["transport"]
-    result = await transport.send(target_for(company), envelope, primary=claimed.to_addrs)
+    result = await _send(ctx, claimed, company, docs, {})
     if result.outcome == Outcome.SENT:
         await delivery.mark_sent(claimed.id, detail=result.detail)
-        await on_sent(claimed)
+        await after_sent([claimed])
         return S.SENT
-    if result.outcome == Outcome.PERMANENT:
-        await delivery.mark_failed(claimed.id, error=result.detail)
-        return S.FAILED
-    moved = await delivery.mark_retry(claimed.id, error=result.detail)
+    moved = await _record_failure(claimed, result)
     if moved is not None and moved.status == S.QUEUED and moved.next_attempt_at:
         raise Retry(defer=_defer_seconds(moved.next_attempt_at))
     return moved.status if moved else None
 
 
-async def on_sent(msg: Message) -> None:
-    """Hook for what waits on a message reaching SENT (e.g. anonymisation after rejection)."""
-    hooks = AFTER_SENT_HOOKS
-    for hook in hooks:
-        await hook(msg)
+async def _send(ctx: dict[str, Any], msg: Message, company: Company, docs: list[Document],
+                blobs: dict[str, bytes]) -> SendResult:
+    """Build the mail of a claimed message and hand it to its SMTP server."""
+    try:
+        attachments = []
+        for d in docs:
+            if d.blob_key not in blobs:
+                blobs[d.blob_key] = read_blob(d.blob_key)
+            attachments.append(Attachment(d.filename, d.content_type, blobs[d.blob_key]))
+    except OSError as exc:
+        return SendResult(Outcome.PERMANENT, f"an attachment could not be read: {exc}")
+    envelope = build_email(msg, attachments)
+    transport: Transport = ctx["transport"]
+    return await transport.send(target_for(company), envelope, primary=msg.to_addrs)
 
 
-AFTER_SENT_HOOKS: list[Any] = []
+async def _record_failure(msg: Message, result: SendResult) -> Message | None:
+    if result.outcome == Outcome.PERMANENT:
+        return await delivery.mark_failed(msg.id, error=result.detail)
+    return await delivery.mark_retry(msg.id, error=result.detail)
+
+
+async def after_sent(messages: list[Message]) -> None:
+    """What waits on a message reaching SENT: anonymisation after a rejection email."""
+    from core.services.bulk import after_rejection_sent
+
+    await after_rejection_sent(messages)
 
 
 async def send_message(ctx: dict[str, Any], message_id: str) -> str | None:
@@ -87,17 +97,36 @@ async def send_message(ctx: dict[str, Any], message_id: str) -> str | None:
 
 
 async def send_batch(ctx: dict[str, Any], message_ids: list[str]) -> int:
-    """Send a chunk of messages; any that must wait get their own job."""
-    sent = 0
-    for mid in message_ids:
-        try:
-            status = await deliver(ctx, uuid.UUID(mid))
-        except Retry:
-            await queue.enqueue_send(uuid.UUID(mid))
+    """Send a chunk: one claim, concurrent sends over the pooled connections, one write for
+    all that were accepted. Messages that must wait (backoff, lease) get their own job."""
+    ids = [uuid.UUID(m) for m in message_ids]
+    await delivery.release_due_bulk(ids)
+    token, claimed = await delivery.claim_many(ids)
+    claimed_ids = {m.id for m in claimed}
+    for mid in ids:
+        if mid not in claimed_ids:
+            await queue.enqueue_send(mid)  # a no-op for messages already done
+    if not claimed:
+        return 0
+    companies = {c.id: c for c in await Company.filter(id__in=list({m.company_id for m in claimed}))}
+    with_docs = {m.id: list(m.attachments) for m in await Message.filter(
+        id__in=list(claimed_ids)).prefetch_related("attachments")}
+    blobs: dict[str, bytes] = {}
+    results = await asyncio.gather(*(
+        _send(ctx, m, companies[m.company_id], with_docs.get(m.id, []), blobs) for m in claimed
+    ))
+    sent: list[tuple[uuid.UUID, str]] = []
+    for msg, result in zip(claimed, results, strict=True):
+        if result.outcome == Outcome.SENT:
+            sent.append((msg.id, result.detail))
             continue
-        if status == S.SENT:
-            sent += 1
-    return sent
+        moved = await _record_failure(msg, result)
+        if moved is not None and moved.status == S.QUEUED:
+            await queue.enqueue_send(moved.id, at=moved.next_attempt_at)
+    count = await delivery.mark_sent_many(token, sent)
+    sent_ids = {mid for mid, _ in sent}
+    await after_sent([m for m in claimed if m.id in sent_ids])
+    return count
 
 
 async def sweep(ctx: dict[str, Any]) -> int:

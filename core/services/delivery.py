@@ -126,11 +126,12 @@ async def refresh_bulk_state(bulk_id: uuid.UUID) -> None:
             bulk_operation_id=bulk_id, status__in=[S.QUEUED, S.SENDING, S.SCHEDULED]
         ).exists()
         if not pending:
-            state = (
-                BulkOperationState.COMPLETED_WITH_ERRORS
-                if bulk.failed
-                else BulkOperationState.COMPLETED
-            )
+            if bulk.failed:
+                state = BulkOperationState.COMPLETED_WITH_ERRORS
+            elif bulk.sent == 0 and bulk.total > 0:
+                state = BulkOperationState.CANCELLED  # every message was cancelled
+            else:
+                state = BulkOperationState.COMPLETED
             await BulkOperation.filter(id=bulk_id, state=bulk.state).update(state=state)
 
 
@@ -316,3 +317,103 @@ async def cancel_scheduled(message_id: uuid.UUID) -> Message | None:
     return await transition_one(
         message_id, allowed_from=[S.SCHEDULED], to=S.CANCELLED, detail="cancelled"
     )
+
+
+# --- chunked transitions (bulk sending) ------------------------------------------------------
+
+
+async def claim_many(message_ids: Sequence[uuid.UUID]) -> tuple[str, list[Message]]:
+    """Claim every claimable message of a chunk with one UPDATE; returns (token, claimed)."""
+    s = get_settings()
+    at = now()
+    token = uuid.uuid4().hex
+    ids = list(message_ids)
+    async with in_transaction():
+        before = dict(await Message.filter(id__in=ids).values_list("id", "status"))  # type: ignore[arg-type]
+        await Message.filter(
+            Q(id__in=ids)
+            & (
+                (Q(status=S.QUEUED) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=at)))
+                | (Q(status=S.SENDING) & Q(lease_until__lt=at))
+            )
+        ).update(status=S.SENDING, lease_until=at + timedelta(seconds=s.lease_seconds),
+                 attempts=F("attempts") + 1, claim_token=token, updated_at=at)
+        claimed = await Message.filter(claim_token=token, status=S.SENDING)
+        transitions = [
+            Transition(m.id, m.company_id, m.candidate_id, m.bulk_operation_id,
+                       before.get(m.id), S.SENDING, at,
+                       "lease expired; sending again with the same Message-ID"
+                       if before.get(m.id) == S.SENDING else None)
+            for m in claimed
+        ]
+        await _record(transitions)
+    await _publish([t for t in transitions if t.previous != S.SENDING])
+    return token, claimed
+
+
+async def mark_sent_many(token: str, sent: Sequence[tuple[uuid.UUID, str]]) -> int:
+    """SENDING → SENT for a chunk, in one UPDATE guarded by the claim token."""
+    if not sent:
+        return 0
+    at = now()
+    ids = [mid for mid, _ in sent]
+    details = dict(sent)
+    async with in_transaction():
+        rows = await Message.filter(id__in=ids, status=S.SENDING, claim_token=token)
+        await Message.filter(id__in=[m.id for m in rows], status=S.SENDING,
+                             claim_token=token).update(
+            status=S.SENT, sent_at=at, lease_until=None, error=None, updated_at=at)
+        transitions = [
+            Transition(m.id, m.company_id, m.candidate_id, m.bulk_operation_id, S.SENDING, S.SENT,
+                       at, details.get(m.id))
+            for m in rows
+        ]
+        await _record(transitions)
+    await _publish(transitions)
+    return len(transitions)
+
+
+async def release_due_bulk(message_ids: Sequence[uuid.UUID]) -> int:
+    """Due SCHEDULED bulk messages go QUEUED for their whole operation at once, guarded by
+    the operation's SCHEDULED → RUNNING switch, so a cancel either wins for all or for none."""
+    at = now()
+    bulk_ids = set(await Message.filter(
+        id__in=list(message_ids), status=S.SCHEDULED, scheduled_at__lte=at,
+        bulk_operation_id__isnull=False,
+    ).values_list("bulk_operation_id", flat=True))  # type: ignore[arg-type]
+    released = 0
+    for bulk_id in bulk_ids:
+        async with in_transaction():
+            await BulkOperation.filter(id=bulk_id, state=BulkOperationState.SCHEDULED).update(
+                state=BulkOperationState.RUNNING)
+            bulk = await BulkOperation.get(id=bulk_id)
+            if bulk.state != BulkOperationState.RUNNING:
+                continue
+            rows = await Message.filter(bulk_operation_id=bulk_id, status=S.SCHEDULED,
+                                        scheduled_at__lte=at)
+            await Message.filter(id__in=[m.id for m in rows], status=S.SCHEDULED).update(
+                status=S.QUEUED, updated_at=at)
+            transitions = [Transition(m.id, m.company_id, m.candidate_id, m.bulk_operation_id,
+                                      S.SCHEDULED, S.QUEUED, at, "scheduled time reached") for m in rows]
+            await _record(transitions)
+        await _publish(transitions)
+        released += len(transitions)
+    return released
+
+
+async def cancel_bulk(bulk_id: uuid.UUID) -> bool:
+    """SCHEDULED operation → CANCELLED with all its scheduled messages; False if it started."""
+    at = now()
+    async with in_transaction():
+        won = await BulkOperation.filter(id=bulk_id, state=BulkOperationState.SCHEDULED).update(
+            state=BulkOperationState.CANCELLED)
+        if not won:
+            return False
+        rows = await Message.filter(bulk_operation_id=bulk_id, status=S.SCHEDULED)
+        await Message.filter(id__in=[m.id for m in rows], status=S.SCHEDULED).update(
+            status=S.CANCELLED, updated_at=at)
+        transitions = [Transition(m.id, m.company_id, m.candidate_id, bulk_id, S.SCHEDULED,
+                                  S.CANCELLED, at, "operation cancelled") for m in rows]
+        await _record(transitions)
+    await _publish(transitions)
+    return True

@@ -1,0 +1,376 @@
+"""One email to many candidates, and rejecting many applications at once.
+
+Everything is checked before anything is stored: every recipient's message is rendered
+first, and any problem comes back as a UserError naming the application. Then all rows
+go in with bulk inserts in one transaction, and the worker is woken per chunk.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tortoise import Tortoise
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from core import events, queue
+from core.errors import ErrorCode, FieldError, InputError
+from core.ids import to_global_id
+from core.mail.details import with_signature
+from core.models import (
+    Application,
+    BulkOperation,
+    Candidate,
+    Company,
+    Document,
+    Employee,
+    Message,
+    Position,
+    RejectionReason,
+)
+from core.models.enums import (
+    ApplicationStatus,
+    BulkOperationKind,
+    BulkOperationState,
+    MessageKind,
+    TemplateKind,
+)
+from core.services import delivery, messaging
+from core.services import templates as tpl_service
+from core.services.documents import StagedFile, create_documents, discard_all, resolve_attachable
+
+MAX_RECIPIENTS = 50_000
+CHUNK = 100
+INSERT_BATCH = 2_000
+
+
+@dataclass
+class Plan:
+    """What a bulk mutation will store, computed before anything is written."""
+
+    company: Company
+    employee: Employee
+    applications: list[Application]
+    drafts: list[messaging.Draft] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list)
+
+
+def _app_path(index: int) -> tuple[str, ...]:
+    return ("input", "applicationIds", str(index))
+
+
+async def _load_applications(
+    company_id: uuid.UUID, ids: Sequence[uuid.UUID | None]
+) -> tuple[list[tuple[int, Application]], list[FieldError]]:
+    if not ids:
+        return [], [FieldError(ErrorCode.INVALID_INPUT, "No applications given.",
+                               ("input", "applicationIds"))]
+    if len(ids) > MAX_RECIPIENTS:
+        return [], [FieldError(ErrorCode.TOO_LARGE, f"At most {MAX_RECIPIENTS} applications.",
+                               ("input", "applicationIds"))]
+    wanted = {i for i in ids if i is not None}
+    rows: dict[uuid.UUID, Application] = {}
+    wanted_list = list(wanted)
+    for start in range(0, len(wanted_list), 5000):
+        for a in await Application.filter(company_id=company_id,
+                                          id__in=wanted_list[start:start + 5000]):
+            rows[a.id] = a
+    errors: list[FieldError] = []
+    seen: set[uuid.UUID] = set()
+    found: list[tuple[int, Application]] = []
+    for index, aid in enumerate(ids):
+        app = rows.get(aid) if aid is not None else None
+        if app is None:
+            errors.append(FieldError(ErrorCode.NOT_FOUND,
+                                     f"Application #{index + 1} does not exist.", _app_path(index)))
+        elif app.id not in seen:
+            seen.add(app.id)
+            found.append((index, app))
+    return found, errors
+
+
+async def _related(apps: Sequence[Application]) -> tuple[dict[uuid.UUID, Candidate],
+                                                         dict[uuid.UUID, Position]]:
+    cand_ids = list({a.candidate_id for a in apps})
+    pos_ids = list({a.position_id for a in apps})
+    cands: dict[uuid.UUID, Candidate] = {}
+    for start in range(0, len(cand_ids), 5000):
+        for c in await Candidate.filter(id__in=cand_ids[start:start + 5000]):
+            cands[c.id] = c
+    positions = {p.id: p for p in await Position.filter(id__in=pos_ids)}
+    return cands, positions
+
+
+async def _render_all(
+    *, plan: Plan, found: list[tuple[int, Application]], kind: MessageKind,
+    template_kind: TemplateKind, template_id: uuid.UUID | None, use_template: bool,
+    subject: str | None, body: str | None, reason: RejectionReason | None,
+    scheduled_at: datetime | None, bulk_id: uuid.UUID,
+) -> list[FieldError]:
+    """Render every recipient's message; errors name the application."""
+    errors: list[FieldError] = []
+    company = plan.company
+    template_docs: list[Document] = []
+    if template_id is not None or use_template:
+        tpl = await tpl_service.load_template(company, template_id, ("input", "templateId"),
+                                              kind=template_kind)
+        subject, body = tpl.subject, tpl.body
+        template_docs = list(await tpl.attachments.all())
+    else:
+        errors += messaging.check_subject(subject, ("input", "subject"))
+        errors += messaging.check_body(body, ("input", "body"))
+        if errors:
+            return errors
+    assert subject is not None and body is not None
+    plan.documents = messaging._unique_docs([*template_docs, *plan.documents])
+    cands, positions = await _related([a for _, a in found])
+    for index, app in found:
+        cand = cands[app.candidate_id]
+        gid = to_global_id("Application", app.id)
+        problems = messaging.candidate_address_errors(cand, _app_path(index))
+        if problems:
+            errors += [FieldError(e.code, f"Application {gid} ({cand.full_name}): {e.message}",
+                                  e.field) for e in problems]
+            continue
+        rows = tpl_service.ContextRows(company=company, candidate=cand, sender=plan.employee,
+                                       application=app, position=positions.get(app.position_id),
+                                       rejection_reason=reason)
+        try:
+            rendered = tpl_service.render_text(subject, body, tpl_service.render_context(rows))
+        except InputError as exc:
+            errors += [FieldError(e.code, f"Application {gid} ({cand.full_name}): {e.message}",
+                                  (*_app_path(index), *(e.field or ())[1:]))
+                       for e in exc.errors]
+            continue
+        plan.drafts.append(messaging.Draft(
+            company=company, candidate=cand, kind=kind, subject=rendered.subject,
+            body=with_signature(rendered.body, plan.employee.signature), sender=plan.employee,
+            application_id=app.id, bulk_operation_id=bulk_id, scheduled_at=scheduled_at,
+        ))
+    return errors
+
+
+async def _link_attachments(messages: Sequence[Message], docs: Sequence[Document]) -> None:
+    if not docs or not messages:
+        return
+    conn = Tortoise.get_connection("default")
+    pg = conn.capabilities.dialect == "postgres"
+    sql = ("INSERT INTO message_attachment (message_id, document_id) VALUES ($1, $2)" if pg
+           else "INSERT INTO message_attachment (message_id, document_id) VALUES (?, ?)")
+    rows = [[m.id if pg else str(m.id), d.id if pg else str(d.id)] for m in messages for d in docs]
+    for start in range(0, len(rows), INSERT_BATCH):
+        await conn.execute_many(sql, rows[start:start + INSERT_BATCH])
+
+
+async def _store(plan: Plan, bulk: BulkOperation, *, new_files: Sequence[StagedFile],
+                 reject: tuple[RejectionReason, str | None] | None,
+                 anonymize_now: list[uuid.UUID]) -> list[Message]:
+    messages = [messaging.new_message(d) for d in plan.drafts]
+    async with in_transaction():
+        await bulk.save(force_create=True)
+        if new_files:
+            plan.documents = [*plan.documents, *await create_documents(
+                new_files, company_id=plan.company.id, candidate_id=None,
+                uploaded_by=plan.employee.id)]
+        for start in range(0, len(messages), INSERT_BATCH):
+            await Message.bulk_create(messages[start:start + INSERT_BATCH])
+        for m in messages:
+            m._saved_in_db = True
+        await _link_attachments(messages, plan.documents)
+        transitions = await delivery.record_created(messages)
+        if reject is not None:
+            reason, note = reject
+            ids = [a.id for a in plan.applications]
+            for start in range(0, len(ids), 5000):
+                await Application.filter(id__in=ids[start:start + 5000]).update(
+                    status=ApplicationStatus.REJECTED, rejection_reason_id=reason.id,
+                    rejection_note=note, rejected_at=delivery.now())
+    await delivery.publish_created(transitions)
+    if anonymize_now:
+        from core.services.anonymize import anonymize_candidates
+
+        await anonymize_candidates(anonymize_now, company_id=plan.company.id)
+    await wake(bulk, [m.id for m in messages])
+    await events.publish(plan.company.id, events.BULK_PROGRESS, bulk_operation_id=bulk.id)
+    return messages
+
+
+async def wake(bulk: BulkOperation, message_ids: Sequence[uuid.UUID]) -> None:
+    """Enqueue the operation's messages in chunks (one job per chunk)."""
+    ids = list(message_ids)
+    for k, start in enumerate(range(0, len(ids), CHUNK)):
+        await queue.enqueue_batch(f"{bulk.id}:{k}", ids[start:start + CHUNK], at=bulk.scheduled_at)
+
+
+def _new_bulk(bulk_id: uuid.UUID, plan: Plan, kind: BulkOperationKind, when: datetime | None,
+              n: int, idempotency_key: str | None, **extra: object) -> BulkOperation:
+    state = (BulkOperationState.SCHEDULED if when and n else
+             BulkOperationState.RUNNING if n else BulkOperationState.COMPLETED)
+    return BulkOperation(id=bulk_id, company_id=plan.company.id, kind=kind, state=state,
+                         total=n, queued=n, sent=0, failed=0, scheduled_at=when,
+                         created_by_id=plan.employee.id, idempotency_key=idempotency_key, **extra)
+
+
+async def _existing(company_id: uuid.UUID, key: str | None) -> BulkOperation | None:
+    if not key:
+        return None
+    return await BulkOperation.get_or_none(company_id=company_id, idempotency_key=key)
+
+
+async def send_bulk_email(
+    *, employee: Employee, application_ids: Sequence[uuid.UUID | None],
+    template_id: uuid.UUID | None = None, use_template: bool = False, subject: str | None = None,
+    body: str | None = None, document_ids: Sequence[uuid.UUID | None] = (),
+    new_files: Sequence[StagedFile] = (), scheduled_at: datetime | None = None,
+    idempotency_key: str | None = None,
+) -> BulkOperation:
+    """One personalised email per application's candidate; all or nothing."""
+    try:
+        errors = messaging.check_idempotency_key(idempotency_key, ("input", "idempotencyKey"))
+        existing = None if errors else await _existing(employee.company_id, idempotency_key)
+        if existing is not None:
+            discard_all(new_files)
+            return existing
+        company = await Company.get(id=employee.company_id)
+        found, e = await _load_applications(company.id, application_ids)
+        errors += e
+        when, e = messaging.check_schedule(scheduled_at, ("input", "scheduledAt"))
+        errors += e
+        docs, e = await resolve_attachable(employee, list(document_ids), candidate_id=None,
+                                           path=("input", "documentIds"))
+        errors += e
+        plan = Plan(company, employee, [a for _, a in found], documents=docs)
+        bulk_id = uuid.uuid4()
+        if not errors:
+            errors += await _render_all(
+                plan=plan, found=found, kind=MessageKind.BULK,
+                template_kind=TemplateKind.MESSAGE, template_id=template_id,
+                use_template=use_template, subject=subject, body=body, reason=None,
+                scheduled_at=when, bulk_id=bulk_id)
+        if errors:
+            raise InputError(errors)
+    except BaseException:
+        discard_all(new_files)
+        raise
+    bulk = _new_bulk(bulk_id, plan, BulkOperationKind.EMAIL, when, len(plan.drafts),
+                     idempotency_key)
+    try:
+        await _store(plan, bulk, new_files=new_files, reject=None, anonymize_now=[])
+    except IntegrityError:
+        discard_all(new_files)
+        existing = await _existing(employee.company_id, idempotency_key)
+        if existing is None:
+            raise
+        return existing
+    return bulk
+
+
+async def reject_applications(
+    *, employee: Employee, application_ids: Sequence[uuid.UUID | None],
+    reason_id: uuid.UUID | None, note: str | None = None, anonymize: bool = False,
+    send_email: bool = False, template_id: uuid.UUID | None = None, use_template: bool = False,
+    scheduled_at: datetime | None = None, idempotency_key: str | None = None,
+) -> BulkOperation:
+    """Reject applications with a reason; optionally a rejection email (now or later) and
+    anonymisation, which waits until that candidate's rejection email reached SENT."""
+    errors = messaging.check_idempotency_key(idempotency_key, ("input", "idempotencyKey"))
+    existing = None if errors else await _existing(employee.company_id, idempotency_key)
+    if existing is not None:
+        return existing
+    company = await Company.get(id=employee.company_id)
+    reason = await RejectionReason.get_or_none(id=reason_id, company_id=company.id) \
+        if reason_id else None
+    if reason is None:
+        errors.append(FieldError(ErrorCode.NOT_FOUND, "No such rejection reason.",
+                                 ("input", "reasonId")))
+    if note is not None and len(note) > 10_000:
+        errors.append(FieldError(ErrorCode.TOO_LARGE, "The note is too long.", ("input", "note")))
+    found, e = await _load_applications(company.id, application_ids)
+    errors += e
+    for index, app in found:
+        if app.status == ApplicationStatus.REJECTED:
+            errors.append(FieldError(
+                ErrorCode.INVALID_STATE,
+                f"Application {to_global_id('Application', app.id)} is already rejected.",
+                _app_path(index)))
+    when, e = messaging.check_schedule(scheduled_at, ("input", "scheduledAt"))
+    errors += e
+    if not send_email and (template_id is not None or use_template or scheduled_at is not None):
+        errors.append(FieldError(ErrorCode.INVALID_INPUT,
+                                 "templateId and scheduledAt need sendEmail: true.",
+                                 ("input", "sendEmail")))
+    if send_email and template_id is None and not use_template:
+        errors.append(FieldError(ErrorCode.INVALID_INPUT, "A rejection email needs a REJECTION "
+                                 "template.", ("input", "templateId")))
+    plan = Plan(company, employee, [a for _, a in found])
+    bulk_id = uuid.uuid4()
+    if not errors and send_email:
+        errors += await _render_all(
+            plan=plan, found=found, kind=MessageKind.REJECTION,
+            template_kind=TemplateKind.REJECTION, template_id=template_id,
+            use_template=use_template, subject=None, body=None, reason=reason,
+            scheduled_at=when, bulk_id=bulk_id)
+    if errors:
+        raise InputError(errors)
+    assert reason is not None
+    bulk = _new_bulk(bulk_id, plan, BulkOperationKind.REJECTION, when, len(plan.drafts),
+                     idempotency_key, rejection_reason_id=reason.id, rejection_note=note,
+                     anonymize=anonymize, send_email=send_email)
+    anonymize_now = [a.candidate_id for a in plan.applications] if anonymize and not send_email \
+        else []
+    try:
+        await _store(plan, bulk, new_files=(), reject=(reason, note), anonymize_now=anonymize_now)
+    except IntegrityError:
+        existing = await _existing(employee.company_id, idempotency_key)
+        if existing is None:
+            raise
+        return existing
+    return bulk
+
+
+async def create_rejection_reason(*, employee: Employee, label: str) -> RejectionReason:
+    label = " ".join((label or "").split())
+    if not label or len(label) > 200:
+        raise InputError(FieldError(ErrorCode.INVALID_INPUT, "A label of 1 to 200 characters.",
+                                    ("label",)))
+    return await RejectionReason.create(company_id=employee.company_id, label=label)
+
+
+async def after_rejection_sent(messages: Sequence[Message]) -> int:
+    """Anonymise the candidates whose rejection email (of an operation asking for it) was
+    just SENT. Called by the worker after the SENT write."""
+    rejections = [m for m in messages if m.kind == MessageKind.REJECTION and m.bulk_operation_id]
+    if not rejections:
+        return 0
+    ops = {b.id: b for b in await BulkOperation.filter(
+        id__in=list({m.bulk_operation_id for m in rejections}), anonymize=True)}
+    by_company: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for m in rejections:
+        if m.bulk_operation_id in ops:
+            by_company.setdefault(m.company_id, []).append(m.candidate_id)
+    if not by_company:
+        return 0
+    from core.services.anonymize import anonymize_candidates
+
+    for company_id, candidate_ids in by_company.items():
+        await anonymize_candidates(candidate_ids, company_id=company_id)
+    return sum(len(v) for v in by_company.values())
+
+
+async def cancel_bulk_operation(*, employee: Employee, bulk_id: uuid.UUID | None) -> BulkOperation:
+    """Cancel a scheduled operation: all of its messages, or none when it already started."""
+    bulk = await BulkOperation.get_or_none(id=bulk_id, company_id=employee.company_id) \
+        if bulk_id else None
+    if bulk is None:
+        raise InputError(FieldError(ErrorCode.NOT_FOUND, "No such bulk operation.", ("id",)))
+    if not await delivery.cancel_bulk(bulk.id):
+        raise InputError(FieldError(ErrorCode.INVALID_STATE,
+                                    f"The operation is {bulk.state.value}; only a scheduled one "
+                                    "can be cancelled.", ("id",)))
+    await delivery.refresh_bulk_state(bulk.id)
+    await events.publish(bulk.company_id, events.BULK_PROGRESS, bulk_operation_id=bulk.id)
+    await bulk.refresh_from_db()
+    return bulk
