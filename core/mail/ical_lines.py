@@ -4,27 +4,41 @@ Real client output breaks strict parsers (the ``icalendar`` library included): f
 the middle of parameter values or addresses, folds followed by two spaces, lines longer
 than 75 octets, unfolded raw newlines, quoted-printable soft breaks (vCalendar 1.0),
 unquoted ``SENT-BY=mailto:...`` parameters, duplicate properties, unterminated
-``BEGIN`` blocks.  This module only builds a light component tree of raw content lines;
-interpretation lives in :mod:`core.mail.itip`.  Pure functions, no I/O.
+``BEGIN`` blocks; and transfer encodings that are broken themselves (quoted-printable
+with literal ``=``, base64 without padding, undeclared charsets).  This module only
+decodes and builds a light component tree of raw content lines; interpretation lives
+in :mod:`core.mail.itip`.  Pure functions, no I/O.
 """
 
 from __future__ import annotations
 
+import binascii
 import codecs
 import html
 import re
+from collections.abc import Container
 from dataclasses import dataclass, field
 
 MAX_TEXT_CHARS = 2_000_000  # calendar text examined per part
 MAX_PARAMS = 64  # parameters kept per property
 MAX_NESTING = 16  # component nesting kept (VCALENDAR > VEVENT > VALARM is 3)
+MAX_COMPONENTS = 5_000  # BEGIN blocks per calendar text
+MAX_LINES_PER_COMPONENT = 10_000
 
+_NOT_CHARSETS = {"punycode", "idna", "unicode-escape", "raw-unicode-escape", "utf-7"}
+_NEWLINE_RE = re.compile(r"\r\n|\r|\n")
 _NAME_RE = re.compile(r"\s*(?:[A-Za-z0-9-]+\.)?([A-Za-z0-9_-]+)\s*")
-_PARAM_RE = re.compile(r';\s*([A-Za-z0-9_-]*)\s*(?:=\s*((?:"[^"]*"|[^";:,]*)(?:,(?:"[^"]*"|[^";:,]*))*))?')
+_PARAM_RE = re.compile(
+    r';\s*([A-Za-z0-9_-]*)\s*(?:=\s*((?:"[^"]*"|[^";:,]*)(?:,(?:"[^"]*"|[^";:,]*))*))?'
+)
 _URI_REST_RE = re.compile(r':[^";:,]*')
 _PROPERTY_START_RE = re.compile(r"(?:[A-Za-z0-9-]+\.)?[A-Za-z0-9_-]+\s*[;:]")
 _PARAM_VALUE_RE = re.compile(r'"([^"]*)"|([^",]*)')
 _QP_PARAM_RE = re.compile(r"[A-Za-z-]=3D")
+_QP_BROKEN_RE = re.compile(rb"=(?![0-9A-Fa-f]{2}|[ \t]*\r?\n|[ \t]*$)")
+_QP_SAFE_RE = re.compile(
+    rb"=[ \t]*\r?\n|=3[Dd]|=20|=09|=0[DdAa]|(?:=[C-Fc-f][0-9A-Fa-f](?:=[89ABab][0-9A-Fa-f])+)"
+)
 _TEXT_ESCAPE_RE = re.compile(r"\\(.)", re.DOTALL)
 _TEXT_ESCAPES = {"n": "\n", "N": "\n", ",": ",", ";": ";", ":": ":", "\\": "\\"}
 
@@ -77,15 +91,54 @@ def decode_text(data: bytes, charset: str | None = None) -> str:
         return data.decode(encoding, errors="replace")
     if data.startswith(codecs.BOM_UTF8):
         data = data[3:]
-    candidates = ["utf-8"]
-    if charset:
-        candidates.append(charset.strip().strip("\"'"))
-    for encoding in candidates:
-        try:
-            return data.decode(encoding)
-        except (LookupError, UnicodeDecodeError, ValueError):
-            continue
+    try:  # not final: a multi-byte character cut by the size cap is no charset evidence
+        return codecs.getincrementaldecoder("utf-8")().decode(data, final=False)
+    except UnicodeDecodeError:
+        pass
+    try:
+        codec = codecs.lookup(charset.strip().strip("\"'")) if charset else None
+        if codec is not None and codec.name not in _NOT_CHARSETS:
+            return data.decode(codec.name)
+    except (LookupError, UnicodeDecodeError, ValueError):
+        pass
     return data.decode("cp1252", errors="replace")
+
+
+def decode_base64(raw: bytes) -> bytes:
+    """Lenient base64: stray characters ignored, padding repaired, concatenated chunks kept."""
+    out = []
+    for chunk in re.split(rb"=+", re.sub(rb"[^A-Za-z0-9+/=]", b"", raw)):
+        chunk = chunk[: len(chunk) - (len(chunk) % 4 == 1)]
+        if chunk:
+            out.append(binascii.a2b_base64(chunk + b"=" * (-len(chunk) % 4)))
+    return b"".join(out)
+
+
+def decode_quoted_printable(raw: bytes, charset: str | None) -> bytes:
+    """Quoted-printable; for broken QP (literal ``=`` left unencoded, ``CN=Receiver``)
+    only unambiguous sequences are decoded so ``PARTSTAT=ACCEPTED`` survives."""
+    if not _QP_BROKEN_RE.search(raw):
+        data = binascii.a2b_qp(raw)
+        if charset and charset.lower().replace("_", "-") not in ("utf-8", "utf8", "us-ascii"):
+            return data
+        try:
+            data.decode("utf-8")
+            return data
+        except UnicodeDecodeError:
+            pass
+
+    def one(match: re.Match[bytes]) -> bytes:
+        seq = match.group(0)
+        if seq.rstrip(b" \t\r\n") == b"=":
+            return b""
+        decoded = binascii.a2b_qp(seq)
+        try:
+            decoded.decode("utf-8")
+        except UnicodeDecodeError:
+            return seq
+        return decoded
+
+    return _QP_SAFE_RE.sub(one, raw)
 
 
 def unfold(text: str) -> list[str]:
@@ -99,7 +152,7 @@ def unfold(text: str) -> list[str]:
     out: list[str] = []
     pieces: list[str] = []  # the logical line being built
     is_qp = False  # vCalendar 1.0 ENCODING=QUOTED-PRINTABLE property
-    for raw in text[:MAX_TEXT_CHARS].splitlines():
+    for raw in _NEWLINE_RE.split(text[:MAX_TEXT_CHARS]):  # not splitlines(): U+2028 is text
         if not raw.strip():
             continue
         if pieces and raw[0] in " \t":
@@ -142,8 +195,12 @@ def parse_line(line: str) -> ContentLine | None:
         if pm.group(1):
             params.setdefault(pm.group(1).upper(), []).extend(_split_param_values(raw_value))
         pos = end if end > pos else pos + 1
-        if pos < len(line) and line[pos] not in ";:":
-            break  # broken quoting: the value starts after the next colon
+        if pos < len(line) and line[pos] not in ";:":  # broken quoting: resynchronise
+            semi, colon = line.find(";", pos), line.find(":", pos)
+            if 0 <= semi and (colon < 0 or semi < colon):
+                pos = semi
+                continue
+            break  # the value starts after the next colon
     if pos < len(line) and line[pos] == ":":
         return ContentLine(name, params, line[pos + 1 :])
     colon = line.find(":", pos)
@@ -166,42 +223,54 @@ def _caret_decode(value: str) -> str:
     return re.sub(r"\^([n'^])", lambda m: {"n": "\n", "'": '"', "^": "^"}[m.group(1)], value)
 
 
-def parse_components(text: str) -> list[Component]:
-    """Top-level VCALENDAR components; unterminated blocks are kept as they are.
+def parse_components(lines: list[str], keep: Container[str] | None = None) -> list[Component]:
+    """Top-level VCALENDAR components from :func:`unfold` output; unterminated blocks are kept.
 
-    A component found outside any VCALENDAR (a bare VEVENT) is wrapped in a synthetic
-    VCALENDAR without METHOD; properties outside any component are ignored.
+    Only properties named in ``keep`` are stored (all when None).  A component found
+    outside any VCALENDAR (a bare VEVENT) is wrapped in a synthetic VCALENDAR without
+    METHOD; properties outside any component are ignored.  Component count, nesting and
+    properties per component are capped.
     """
     roots: list[Component] = []
     stack: list[Component] = []
-    skipped = 0  # open components nested deeper than MAX_NESTING
-    for raw in unfold(text):
-        line = parse_line(raw)
-        if line is None:
+    skipped = 0  # open components beyond MAX_NESTING / MAX_COMPONENTS
+    created = 0
+    for raw in lines:
+        match = _NAME_RE.match(raw)
+        if match is None:
             continue
-        if line.name == "BEGIN":
-            comp = Component(line.value.strip().upper())
-            if comp.name == "VCALENDAR":  # also recovers from a missing END:VCALENDAR
-                stack, skipped = [comp], 0
-                roots.append(comp)
-            elif skipped or len(stack) >= MAX_NESTING:
+        name = match.group(1).upper()
+        if name in ("BEGIN", "END"):
+            value = raw.partition(":")[2].strip().split("\n", 1)[0].strip().upper()
+        elif not stack or skipped or (keep is not None and name not in keep):
+            continue
+        elif len(stack[-1].lines) < MAX_LINES_PER_COMPONENT:
+            parsed = parse_line(raw)
+            if parsed is not None:
+                stack[-1].lines.append(parsed)
+            continue
+        else:
+            continue
+        if name == "BEGIN":
+            created += 1
+            if skipped or created > MAX_COMPONENTS or (stack and len(stack) >= MAX_NESTING):
                 skipped += 1
+            elif value == "VCALENDAR":  # also recovers from a missing END:VCALENDAR
+                stack = [Component(value)]
+                roots.append(stack[0])
             else:
                 if not stack:
                     stack.append(Component("VCALENDAR"))
                     roots.append(stack[0])
+                comp = Component(value)
                 stack[-1].children.append(comp)
                 stack.append(comp)
-        elif line.name == "END":
-            if skipped:
-                skipped -= 1
-                continue
+        elif skipped:
+            skipped -= 1
+        else:
             names = [c.name for c in stack]
-            name = line.value.strip().upper()
-            if name in names:
-                del stack[len(names) - 1 - names[::-1].index(name) :]
-        elif stack and not skipped:
-            stack[-1].lines.append(line)
+            if value in names:
+                del stack[len(names) - 1 - names[::-1].index(value) :]
     return roots
 
 
