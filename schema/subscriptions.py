@@ -6,12 +6,14 @@ viewer's company scope before anything is sent.
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import strawberry
+from redis.exceptions import RedisError
 
 from core import events, models
 from core.models.enums import AttendeeResponse as Response
@@ -24,6 +26,10 @@ from schema.relay import uuid_of
 from schema.types.interviews import Interview
 from schema.types.messages import BulkOperation, Message
 
+log = logging.getLogger(__name__)
+
+RESUBSCRIBE_MIN_SECONDS = 0.05
+RESUBSCRIBE_MAX_SECONDS = 5.0
 FINAL_BULK_STATES = (BState.COMPLETED, BState.COMPLETED_WITH_ERRORS, BState.CANCELLED)
 # How often bulkOperationProgress looks at the row itself, so a progress event lost
 # between loading the row and subscribing cannot leave a dashboard waiting forever.
@@ -71,8 +77,20 @@ class CompanyEvents:
         self.task: asyncio.Task[None] | None = None
 
     async def _pump(self) -> None:
-        async for event in events.subscribe(self.company_id):
-            self.queue.put_nowait(event)
+        # Redis restarts (or a client closed under us) must not end live dashboards:
+        # subscribe again with backoff. Events published meanwhile are lost; pub/sub is
+        # best-effort by design and the database holds the truth.
+        delay = RESUBSCRIBE_MIN_SECONDS
+        while True:
+            try:
+                async for event in events.subscribe(self.company_id):
+                    delay = RESUBSCRIBE_MIN_SECONDS
+                    self.queue.put_nowait(event)
+            except (RedisError, OSError) as exc:
+                log.warning("event subscription of company %s lost (%r); resubscribing",
+                            self.company_id, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RESUBSCRIBE_MAX_SECONDS)
 
     async def __aenter__(self) -> "CompanyEvents":
         self.task = asyncio.create_task(self._pump(), name=f"events:{self.company_id}")

@@ -121,8 +121,8 @@ class WsClient:
     async def send(self, message: dict[str, Any]) -> None:
         await self.conn.send(json.dumps(message))
 
-    async def receive(self, timeout: float = 5.0) -> dict[str, Any]:
-        raw = await asyncio.wait_for(self.conn.recv(), timeout)
+    async def receive(self, wait: float = 5.0) -> dict[str, Any]:
+        raw = await asyncio.wait_for(self.conn.recv(), wait)
         message: dict[str, Any] = json.loads(raw)
         return message
 
@@ -137,10 +137,10 @@ class WsClient:
                          "payload": {"query": query, "variables": variables or {}}})
         return op_id
 
-    async def next_data(self, op_id: str, timeout: float = 5.0) -> dict[str, Any]:
+    async def next_data(self, op_id: str, wait: float = 5.0) -> dict[str, Any]:
         """The data of the next `next` message of the operation (pings are answered)."""
         while True:
-            message = await self.receive(timeout)
+            message = await self.receive(wait)
             if message["type"] == "ping":
                 await self.send({"type": "pong"})
                 continue
@@ -162,11 +162,12 @@ async def subscribers(channel: str) -> int:
     return int(result[0][1]) if result else 0
 
 
-async def wait_for_subscribers(channel: str, count: int = 1, timeout: float = 5.0) -> None:
-    """graphql-transport-ws has no "subscribed" ack: wait until Redis sees the listener."""
+async def wait_for_subscribers(channel: str, count: int = 1, wait: float = 5.0) -> None:
+    """graphql-transport-ws has no "subscribed" ack: wait until Redis sees `count` listeners
+    (count=0: until none is left)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while await subscribers(channel) < count:
+    deadline = loop.time() + wait
+    while (await subscribers(channel) < count) if count else (await subscribers(channel) > 0):
         if loop.time() > deadline:
-            raise AssertionError(f"no subscriber on {channel} after {timeout}s")
+            raise AssertionError(f"not {count} subscribers on {channel} after {wait}s")
         await asyncio.sleep(0.02)
