@@ -21,12 +21,16 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
+
+ContextT = TypeVar("ContextT")
+RootValueT = TypeVar("RootValueT")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 ASSETS_DIR = STATIC_DIR / "graphiql"
@@ -103,12 +107,13 @@ def graphiql_response(endpoint: str = "/graphql") -> HTMLResponse:
     )
 
 
-class OfflineGraphQL(GraphQL):
+class OfflineGraphQL(GraphQL[ContextT, RootValueT], Generic[ContextT, RootValueT]):
     """strawberry's ASGI GraphQL app, whose IDE page is the self-hosted GraphiQL.
 
     Strawberry calls ``render_graphql_ide`` for a GET without ``query`` whose Accept
     header asks for text/html, and only when ``graphql_ide`` is truthy (default
     "graphiql"); pass ``graphql_ide=None`` to turn the page off (then 404).
+    Generic like its base: ``class GraphQLApp(OfflineGraphQL[Context, None])``.
     """
 
     async def render_graphql_ide(self, request: Request) -> Response:
