@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -138,38 +139,50 @@ def sender_identity(company: Company, sender: Employee | None) -> tuple[str, str
     return sender.name, address
 
 
-def new_message(draft: Draft) -> Message:
-    """An unsaved outbox row for the draft (status SCHEDULED or QUEUED)."""
+def message_values(draft: Draft, at: datetime | None = None) -> dict[str, Any]:
+    """The column values of a new outbox row for the draft (status SCHEDULED or QUEUED)."""
     from_name, from_address = sender_identity(draft.company, draft.sender)
     mid = uuid.uuid4()
-    status = MessageStatus.SCHEDULED if draft.scheduled_at else MessageStatus.QUEUED
-    return Message(
-        id=mid,
-        company_id=draft.company.id,
-        candidate_id=draft.candidate.id,
-        application_id=draft.application_id,
-        interview_id=draft.interview_id,
-        bulk_operation_id=draft.bulk_operation_id,
-        sender_id=draft.sender.id if draft.sender else None,
-        kind=draft.kind,
-        direction=MessageDirection.OUTBOUND,
-        status=status,
-        from_name=from_name,
-        from_address=from_address,
-        to_addrs=[draft.candidate.email],
-        cc_addrs=list(draft.cc),
-        bcc_addrs=list(draft.bcc),
-        subject=draft.subject,
-        body=draft.body,
-        body_html=draft.body_html,
-        ics=draft.ics,
-        ics_method=draft.ics_method,
-        rfc_message_id=f"{mid.hex}@{get_settings().mail_domain}",
-        scheduled_at=draft.scheduled_at,
-        idempotency_key=draft.idempotency_key,
-        created_at=delivery.now(),
-        attempts=0,
-    )
+    at = at or delivery.now()
+    return {
+        "id": mid,
+        "company_id": draft.company.id,
+        "candidate_id": draft.candidate.id,
+        "application_id": draft.application_id,
+        "interview_id": draft.interview_id,
+        "bulk_operation_id": draft.bulk_operation_id,
+        "sender_id": draft.sender.id if draft.sender else None,
+        "kind": draft.kind,
+        "direction": MessageDirection.OUTBOUND,
+        "status": MessageStatus.SCHEDULED if draft.scheduled_at else MessageStatus.QUEUED,
+        "from_name": from_name,
+        "from_address": from_address,
+        "to_addrs": [draft.candidate.email],
+        "cc_addrs": list(draft.cc),
+        "bcc_addrs": list(draft.bcc),
+        "subject": draft.subject,
+        "body": draft.body,
+        "body_html": draft.body_html,
+        "ics": draft.ics,
+        "ics_method": draft.ics_method,
+        "rfc_message_id": f"{mid.hex}@{get_settings().mail_domain}",
+        "in_reply_to": None,
+        "scheduled_at": draft.scheduled_at,
+        "sent_at": None,
+        "attempts": 0,
+        "next_attempt_at": None,
+        "lease_until": None,
+        "claim_token": None,
+        "error": None,
+        "idempotency_key": draft.idempotency_key,
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
+def new_message(draft: Draft) -> Message:
+    """An unsaved outbox row for the draft."""
+    return Message(**message_values(draft))
 
 
 def reply_to_address(message_id: uuid.UUID) -> str:

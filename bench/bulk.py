@@ -1,0 +1,294 @@
+"""Bulk sending benchmark (not a test). Prints its figures; asserts nothing.
+
+Measures, in one run on PostgreSQL:
+  (a) raw aiosmtplib rate: N ~2 KB mails over C reused connections to a counting sink
+      that runs in its own process;
+  (b) the service's rate from the sendBulkEmail mutation to the last SENT, for N
+      personalised messages (real `recruitmail api` and `recruitmail worker` processes,
+      the same kind of sink as the relay);
+  (c) the ratio (b)/(a);
+  (d) how long the mutation took;
+  (e) the worker's peak RSS for N and for 5·N recipients.
+
+Usage: .venv/bin/python bench/bulk.py [--n 10000] [--big 50000] [--connections 8]
+Needs PostgreSQL (BENCH_PG, default postgres://postgres@127.0.0.1:5432) and Redis
+(BENCH_REDIS, default redis://127.0.0.1:6379/8).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+
+import aiosmtplib
+import asyncpg
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432").rstrip("/")
+REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/8")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Sink:
+    proc: subprocess.Popen[bytes]
+    port: int
+    count_file: Path
+
+    def count(self) -> int:
+        try:
+            return int(self.count_file.read_text() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(10)
+        return self.count()
+
+
+def start_sink(tmp: Path) -> Sink:
+    port = free_port()
+    count_file = tmp / f"sink-{port}.count"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "sink.py"), str(port),
+                             str(count_file)])
+    for _ in range(100):
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.1):
+            break
+        time.sleep(0.05)
+    return Sink(proc, port, count_file)
+
+
+def two_kb_mail(i: int) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = "Bench <recruiting@bench.example>"
+    msg["To"] = f"c{i}@example.org"
+    msg["Subject"] = f"Hello candidate {i}"
+    msg["Message-ID"] = f"<{uuid.uuid4().hex}@bench.example>"
+    msg.set_content(("Dear candidate, thank you for applying. " * 48)[:1900])
+    return msg
+
+
+async def raw_rate(n: int, connections: int, port: int) -> float:
+    """(a): the same number of ~2 KB mails over the same number of reused connections."""
+    mails = [two_kb_mail(i) for i in range(n)]
+    queue: asyncio.Queue[EmailMessage] = asyncio.Queue()
+    for m in mails:
+        queue.put_nowait(m)
+
+    async def one_connection() -> None:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, local_hostname="bench.example")
+        await client.connect()
+        while True:
+            try:
+                m = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            await client.send_message(m, sender="b@bench.example", recipients=[m["To"]])
+        await client.quit()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one_connection() for _ in range(connections)))
+    return n / (time.perf_counter() - start)
+
+
+class Service:
+    """A fresh database, the api and worker processes, and their environment."""
+
+    def __init__(self, tmp: Path, sink_port: int, connections: int) -> None:
+        self.db = f"rm_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        self.api_port = free_port()
+        self.env = {
+            **os.environ,
+            "RECRUITMAIL_DATABASE_URL": f"{PG}/{self.db}",
+            "RECRUITMAIL_REDIS_URL": REDIS,
+            "RECRUITMAIL_REDIS_PREFIX": f"rmbench:{uuid.uuid4().hex[:8]}",
+            "RECRUITMAIL_SMTP_URL": f"smtp://127.0.0.1:{sink_port}",
+            "RECRUITMAIL_SECRET_KEY": "bench-secret",
+            "RECRUITMAIL_VAR_DIR": str(tmp / "var"),
+            "RECRUITMAIL_BLOB_DIR": str(tmp / "blobs"),
+            "RECRUITMAIL_API_PORT": str(self.api_port),
+            "RECRUITMAIL_SMTP_CONNECTIONS_PER_SERVER": str(connections),
+            "RECRUITMAIL_LOG_LEVEL": "WARNING",
+        }
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    async def admin(self, sql: str) -> None:
+        conn = await asyncpg.connect(f"{PG}/postgres")
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    def run(self, *args: str) -> str:
+        return subprocess.run([str(BIN / "recruitmail"), *args], env=self.env, check=True,
+                              capture_output=True, text=True).stdout
+
+    async def setup(self) -> str:
+        await self.admin(f'CREATE DATABASE "{self.db}"')
+        self.run("migrate")
+        return str(json.loads(self.run("admin", "create-company", "Bench Co", "--admin-name",
+                                       "Ada Admin", "--admin-email", "ada@bench.example"))["token"])
+
+    def start(self, what: str) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([str(BIN / "recruitmail"), what], env=self.env)
+        self.procs.append(proc)
+        return proc
+
+    async def seed(self, n: int) -> list[str]:
+        """n candidates with applications, inserted directly (setup, not measured)."""
+        conn = await asyncpg.connect(self.env["RECRUITMAIL_DATABASE_URL"])
+        try:
+            company_id = await conn.fetchval("SELECT id FROM company LIMIT 1")
+            pos = uuid.uuid4()
+            await conn.execute("INSERT INTO position (id, company_id, title, created_at) "
+                               "VALUES ($1, $2, 'Backend Engineer', now())", pos, company_id)
+            cands = [(uuid.uuid4(), company_id, f"First{i}", f"Last{i}", f"c{i}@example.org")
+                     for i in range(n)]
+            await conn.copy_records_to_table(
+                "candidate", records=[(*c, "en", "UTC") for c in cands],
+                columns=["id", "company_id", "first_name", "last_name", "email", "language",
+                         "timezone"])
+            apps = [(uuid.uuid4(), company_id, c[0], pos, "ACTIVE") for c in cands]
+            await conn.copy_records_to_table(
+                "application", records=apps,
+                columns=["id", "company_id", "candidate_id", "position_id", "status"])
+            return [str(a[0]) for a in apps]
+        finally:
+            await conn.close()
+
+    async def sent_count(self, since: float) -> tuple[int, float | None]:
+        conn = await asyncpg.connect(self.env["RECRUITMAIL_DATABASE_URL"])
+        try:
+            row = await conn.fetchrow(
+                "SELECT count(*) AS n, extract(epoch FROM max(sent_at)) AS last "
+                "FROM message WHERE status = 'SENT'")
+            return int(row["n"]), (float(row["last"]) if row["last"] is not None else None)
+        finally:
+            await conn.close()
+
+    async def teardown(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(30)
+            if p.poll() is None:
+                p.kill()
+        await self.admin(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
+
+
+def gid(type_name: str, pk: str) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
+
+
+MUTATION = """
+mutation($input: SendBulkEmailInput!) {
+  sendBulkEmail(input: $input) { bulkOperation { id total } errors { code message field } }
+}"""
+
+
+async def service_run(tmp: Path, n: int, connections: int) -> dict[str, float]:
+    sink = start_sink(tmp)
+    svc = Service(tmp, sink.port, connections)
+    try:
+        token = await svc.setup()
+        app_ids = await svc.seed(n)
+        svc.start("api")
+        worker = svc.start("worker")
+        url = f"http://127.0.0.1:{svc.api_port}/graphql"
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(timeout=120) as client:
+            for _ in range(200):
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"http://127.0.0.1:{svc.api_port}/healthz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+            body = ("Dear {{ candidate.first_name }} {{ candidate.last_name }},\n\n"
+                    + "thank you for your interest in {{ position.title }} at {{ company.name }}. "
+                    * 20)
+            variables = {"input": {"applicationIds": [gid("Application", a) for a in app_ids],
+                                   "subject": "About {{ position.title }}, {{ candidate.first_name }}",
+                                   "body": body}}
+            wall_start = time.time()
+            t0 = time.perf_counter()
+            resp = await client.post(url, json={"query": MUTATION, "variables": variables},
+                                     headers=headers)
+            mutation_s = time.perf_counter() - t0
+        data = resp.json()
+        payload = data["data"]["sendBulkEmail"]
+        if payload["errors"]:
+            raise SystemExit(f"mutation errors: {payload['errors'][:3]}")
+        peak = 0
+        proc = psutil.Process(worker.pid)
+        last = None
+        while True:
+            with contextlib.suppress(psutil.Error):
+                peak = max(peak, proc.memory_info().rss)
+            count, last = await svc.sent_count(wall_start)
+            if count >= n:
+                break
+            await asyncio.sleep(0.1)
+        assert last is not None
+        return {"mutation_s": mutation_s, "rate": n / (last - wall_start),
+                "peak_rss_mb": peak / 1e6, "sink": float(sink.count())}
+    finally:
+        await svc.teardown()
+        sink.stop()
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--big", type=int, default=50_000)
+    ap.add_argument("--connections", type=int, default=8)
+    args = ap.parse_args()
+    tmp = Path(os.environ.get("BENCH_TMP", ROOT / "var" / "bench"))
+    tmp.mkdir(parents=True, exist_ok=True)
+
+    sink = start_sink(tmp)
+    try:
+        raw = await raw_rate(args.n, args.connections, sink.port)
+    finally:
+        sink.stop()
+    small = await service_run(tmp, args.n, args.connections)
+    big = await service_run(tmp, args.big, args.connections) if args.big else None
+
+    print(f"recipients                         {args.n}")
+    print(f"SMTP connections                   {args.connections}")
+    print(f"(a) raw aiosmtplib rate            {raw:8.0f} mails/s")
+    print(f"(b) service rate, mutation→SENT    {small['rate']:8.0f} mails/s")
+    print(f"(c) ratio (b)/(a)                  {small['rate'] / raw:8.2f}")
+    print(f"(d) sendBulkEmail mutation         {small['mutation_s']:8.2f} s")
+    print(f"(e) worker peak RSS, {args.n:>6}       {small['peak_rss_mb']:8.1f} MB")
+    if big:
+        print(f"(e) worker peak RSS, {args.big:>6}       {big['peak_rss_mb']:8.1f} MB"
+              f"   ({big['peak_rss_mb'] / small['peak_rss_mb']:.2f}x; rate {big['rate']:.0f}/s,"
+              f" mutation {big['mutation_s']:.2f} s)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,48 @@
+"""A counting SMTP sink in its own process (the benchmark's 'same kind of sink').
+
+Usage: python bench/sink.py PORT COUNT_FILE   — accepts every mail, writes the running count
+to COUNT_FILE at most every 0.2 s and once more when stopped with SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from pathlib import Path
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+class Counter:
+    def __init__(self, out: Path) -> None:
+        self.count = 0
+        self.out = out
+        self.written = 0.0
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.count += 1
+        now = time.monotonic()
+        if now - self.written > 0.2:
+            self.out.write_text(str(self.count))
+            self.written = now
+        return "250 OK"
+
+
+async def main(port: int, out: Path) -> None:
+    loop = asyncio.get_running_loop()
+    counter = Counter(out)
+    server = await loop.create_server(
+        lambda: SMTP(counter, hostname="sink.bench", loop=loop), "127.0.0.1", port)
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    out.write_text("0")
+    await stop.wait()
+    server.close()
+    out.write_text(str(counter.count))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]), Path(sys.argv[2])))
