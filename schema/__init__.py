@@ -8,13 +8,15 @@ Then run `make schema` to refresh schema/schema.graphql.
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.printer import print_schema
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from schema.candidates import CandidateMutation, CandidateQuery
 from schema.company import CompanyMutation, CompanyQuery
-from schema.extensions import MaskInternalErrors, RequireAuthentication
+from schema.extensions import MaskInternalErrors, RequireAuthentication, is_internal
 from schema.interviews import InterviewQuery
 from schema.messages import MessageMutation, MessageQuery
 from schema.node import NodeQuery
@@ -49,7 +51,17 @@ EXTENSIONS: list[Any] = [
     MaskInternalErrors(),
 ]
 
-schema = strawberry.Schema(
+class Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError],
+                       execution_context: ExecutionContext | None = None) -> None:
+        # Log bugs with their traceback; a client's mistakes (no token, bad query, bad
+        # cursor) are answered, not logged.
+        bugs = [e for e in errors if is_internal(e)]
+        if bugs:
+            super().process_errors(bugs, execution_context)
+
+
+schema = Schema(
     query=Query, mutation=Mutation, subscription=Subscription, types=NODE_TYPES,
     extensions=EXTENSIONS,
 )

@@ -25,7 +25,7 @@ class RequireAuthentication(SchemaExtension):
         return _next(root, info, *args, **kwargs)
 
 
-def _is_internal(error: GraphQLError) -> bool:
+def is_internal(error: GraphQLError) -> bool:
     """Mask what is not ours to show: exceptions other than GraphQLErrors we raised."""
     original = error.original_error
     if original is None or isinstance(original, GraphQLError):
@@ -35,7 +35,7 @@ def _is_internal(error: GraphQLError) -> bool:
 
 class MaskInternalErrors(MaskErrors):
     def __init__(self) -> None:
-        super().__init__(should_mask_error=_is_internal, error_message="Internal server error.")
+        super().__init__(should_mask_error=is_internal, error_message="Internal server error.")
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         return GraphQLError(message=self.error_message, nodes=error.nodes, source=error.source,

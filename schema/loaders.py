@@ -39,6 +39,18 @@ def _grouped(model: type[M], key_field: str, order: tuple[str, ...], **scope: An
     return load
 
 
+def _attachments(company_id: uuid.UUID
+                 ) -> Callable[[Sequence[uuid.UUID]], Awaitable[list[list[models.Document]]]]:
+    async def load(keys: Sequence[uuid.UUID]) -> list[list[models.Document]]:
+        rows = await models.Message.filter(id__in=list(set(keys)), company_id=company_id
+                                           ).prefetch_related("attachments")
+        found = {m.id: sorted(m.attachments, key=lambda d: (d.created_at, str(d.id)))
+                 for m in rows}
+        return [found.get(k, []) for k in keys]
+
+    return load
+
+
 class Loaders:
     def __init__(self, company_id: uuid.UUID, *, cache: bool = True) -> None:
         def by_id(model: type[M]) -> DataLoader[uuid.UUID, M | None]:
@@ -62,6 +74,9 @@ class Loaders:
             DataLoader(load_fn=_grouped(models.Interview, "application_id",
                                         ("starts_at", "id"), company_id=company_id),
                        cache=cache))
+        # All attachments of a message; visibility is the caller's to apply.
+        self.attachments_by_message: DataLoader[uuid.UUID, list[models.Document]] = DataLoader(
+            load_fn=_attachments(company_id), cache=cache)
         # Keys are ids of messages already loaded through the company scope.
         self.events_by_message: DataLoader[uuid.UUID, list[models.MessageEvent]] = DataLoader(
             load_fn=_grouped(models.MessageEvent, "message_id", ("id",)), cache=cache)

@@ -134,16 +134,25 @@ async def test_restricted_documents_need_a_grant(api, tenant):
     ids = await _world(api, tenant)
     rob, rob_token = await create_employee(company_id=tenant.company.id, name="Rob",
                                            email="rob@acme.example")
-    await Document.filter(id=parse_id(ids["Document"], "Document")).update(restricted=True)
-    q = """query($c: ID!) { candidate(id: $c) { documents { id } } }"""
+    doc = await Document.get(id=parse_id(ids["Document"], "Document"))
+    await Document.filter(id=doc.id).update(restricted=True)
+    message = await Message.get(id=parse_id(ids["Message"], "Message"))
+    await message.attachments.add(doc)
+    q = """query($c: ID!) { candidate(id: $c) { documents { id }
+        messages { edges { node { attachments { id filename } } } } } }"""
+
+    def seen(data):
+        cand = data["candidate"]
+        return ([d["id"] for d in cand["documents"]],
+                [a["id"] for e in cand["messages"]["edges"] for a in e["node"]["attachments"]])
+
     body = await api.post(q, {"c": ids["Candidate"]}, token=rob_token)
-    assert body["data"]["candidate"]["documents"] == []
+    assert seen(body["data"]) == ([], [])
     admin = await api.gql(tenant, q, c=ids["Candidate"])
-    assert admin["candidate"]["documents"] == [{"id": ids["Document"]}]
-    await DocumentGrant.create(document_id=parse_id(ids["Document"], "Document"),
-                               employee_id=rob.id, level="VIEW")
+    assert seen(admin) == ([ids["Document"]], [ids["Document"]])
+    await DocumentGrant.create(document_id=doc.id, employee_id=rob.id, level="VIEW")
     body = await api.post(q, {"c": ids["Candidate"]}, token=rob_token)
-    assert body["data"]["candidate"]["documents"] == [{"id": ids["Document"]}]
+    assert seen(body["data"]) == ([ids["Document"]], [ids["Document"]])
 
 
 async def test_health_and_readiness(api):
@@ -169,3 +178,20 @@ async def test_readiness_fails_without_redis(api, db, monkeypatch):
         await close_redis()
         monkeypatch.setenv("RECRUITMAIL_REDIS_URL", db.redis_url)
         reset_settings()
+
+
+async def test_bugs_are_masked_as_internal_server_error():
+    from schema import schema
+
+    class Broken:
+        authenticated = True
+
+        @property
+        def viewer(self):
+            raise RuntimeError("secret detail")
+
+    result = await schema.execute("{ viewer { id } }", context_value=Broken())
+    assert result.data is None
+    [error] = result.errors
+    assert error.message == "Internal server error."
+    assert error.extensions == {"code": "INTERNAL_SERVER_ERROR"}
