@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.support.fixtures", "tests.support.api"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.api", "tests.support.inbound"]
 
 BACKENDS = [
     b.strip()
