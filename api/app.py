@@ -16,6 +16,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UnsetType
 
 from api.auth import authenticate, bearer_token, token_from_params
+from api.documents import download
 from api.health import healthz, readyz
 from core.db import close_db, init_db
 from core.redis import close_redis
@@ -78,6 +79,7 @@ def create_app(*, manage_db: bool = True) -> Starlette:
             WebSocketRoute("/graphql", gql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/documents/{gid}", download),
         ],
         lifespan=lifespan,
     )

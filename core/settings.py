@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     sweep_interval_seconds: int = 15
     smtp_timeout_seconds: float = 30.0
     smtp_connections_per_server: int = 8
+    # Extra CA bundle to verify SMTP servers' certificates (a company relay with a private CA).
+    smtp_ca_file: Path | None = None
     # GraphQL guards and web settings.
     allowed_origins: str = "*"
     introspection: bool = True

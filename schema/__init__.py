@@ -16,12 +16,13 @@ from strawberry.types import ExecutionContext
 
 from schema.candidates import CandidateMutation, CandidateQuery
 from schema.company import CompanyMutation, CompanyQuery
+from schema.documents import DocumentMutation
 from schema.extensions import MaskInternalErrors, RequireAuthentication, is_internal
-from schema.interviews import InterviewQuery
+from schema.interviews import InterviewMutation, InterviewQuery
 from schema.messages import MessageMutation, MessageQuery
 from schema.node import NodeQuery
 from schema.subscriptions import Subscription
-from schema.templates import TemplateQuery
+from schema.templates import PreviewQuery, TemplateMutation, TemplateQuery
 from schema.types.candidates import Application, Candidate, RejectionReason
 from schema.types.company import Company, Employee, Position
 from schema.types.documents import Document
@@ -31,8 +32,12 @@ from schema.types.templates import EmailTemplate
 
 QUERIES: tuple[type, ...] = (
     NodeQuery, CompanyQuery, CandidateQuery, InterviewQuery, MessageQuery, TemplateQuery,
+    PreviewQuery,
 )
-MUTATIONS: tuple[type, ...] = (CandidateMutation, CompanyMutation, MessageMutation)
+MUTATIONS: tuple[type, ...] = (
+    CandidateMutation, CompanyMutation, InterviewMutation, TemplateMutation, DocumentMutation,
+    MessageMutation,
+)
 
 Query = merge_types("Query", QUERIES)
 Mutation = merge_types("Mutation", MUTATIONS)

@@ -1,10 +1,71 @@
-"""Interviews: lookups (scheduling, rescheduling and cancelling come with their service)."""
+"""Interviews: lookups, scheduling, rescheduling, cancelling and the invitation."""
+
+from datetime import datetime
 
 import strawberry
+from strawberry.file_uploads import Upload
 
+from core.errors import InputError
+from core.services import interviews as service
 from schema.context import Info
+from schema.errors import UserError, not_found, user_errors
+from schema.messages import MessagePayload
 from schema.relay import uuid_of
 from schema.types.interviews import Interview, load_interview
+from schema.types.messages import Message
+from schema.uploads import ids_or_errors, stage_uploads
+
+
+@strawberry.input
+class ScheduleInterviewInput:
+    application_id: strawberry.ID
+    title: str | None = None
+    starts_at: datetime
+    ends_at: datetime
+    timezone: str | None = None
+    location: str | None = None
+    video_link: str | None = None
+    interviewer_ids: list[strawberry.ID] | None = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class RescheduleInterviewInput:
+    interview_id: strawberry.ID
+    starts_at: datetime
+    ends_at: datetime
+    location: str | None = None
+    video_link: str | None = None
+    notify_candidate: bool | None = strawberry.field(default=True, description=(
+        "Send the updated invitation (same UID, SEQUENCE + 1) when one was sent before."))
+
+
+@strawberry.input
+class CancelInterviewInput:
+    interview_id: strawberry.ID
+    notify_candidate: bool | None = strawberry.field(
+        default=True, description="Send an iTIP CANCEL when an invitation was sent before.")
+
+
+@strawberry.input
+class SendInterviewInvitationInput:
+    interview_id: strawberry.ID
+    template_id: strawberry.ID | None = None
+    subject: str | None = None
+    body: str | None = None
+    cc: list[str] | None = strawberry.field(default_factory=list)
+    bcc: list[str] | None = strawberry.field(default_factory=list)
+    attachments: list[Upload] | None = strawberry.field(default_factory=list)
+    document_ids: list[strawberry.ID] | None = strawberry.field(default_factory=list)
+    scheduled_at: datetime | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class InterviewPayload:
+    interview: Interview | None = None
+    message: Message | None = strawberry.field(
+        default=None, description="The update or cancellation sent to the candidate, if any.")
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -12,3 +73,67 @@ class InterviewQuery:
     @strawberry.field
     async def interview(self, info: Info, id: strawberry.ID) -> Interview | None:
         return await load_interview(info, uuid_of(id, "Interview"))
+
+
+@strawberry.type
+class InterviewMutation:
+    @strawberry.mutation
+    async def schedule_interview(self, info: Info, input: ScheduleInterviewInput) -> InterviewPayload:
+        interviewers, errors = ids_or_errors(input.interviewer_ids, "Employee", "input",
+                                             "interviewerIds")
+        if errors:
+            return InterviewPayload(errors=user_errors(errors))
+        try:
+            row = await service.schedule_interview(
+                employee=info.context.viewer,
+                application_id=uuid_of(input.application_id, "Application"),
+                starts_at=input.starts_at, ends_at=input.ends_at, title=input.title,
+                timezone=input.timezone, location=input.location, video_link=input.video_link,
+                interviewer_ids=interviewers)
+        except InputError as exc:
+            return InterviewPayload(errors=user_errors(exc))
+        return InterviewPayload(interview=Interview.from_row(row))
+
+    @strawberry.mutation
+    async def reschedule_interview(self, info: Info,
+                                   input: RescheduleInterviewInput) -> InterviewPayload:
+        try:
+            row, msg = await service.reschedule_interview(
+                employee=info.context.viewer, interview_id=uuid_of(input.interview_id, "Interview"),
+                starts_at=input.starts_at, ends_at=input.ends_at, location=input.location,
+                video_link=input.video_link, notify=input.notify_candidate is not False)
+        except InputError as exc:
+            return InterviewPayload(errors=user_errors(exc))
+        return InterviewPayload(interview=Interview.from_row(row),
+                                message=Message.from_row(msg) if msg else None)
+
+    @strawberry.mutation
+    async def cancel_interview(self, info: Info, input: CancelInterviewInput) -> InterviewPayload:
+        try:
+            row, msg = await service.cancel_interview(
+                employee=info.context.viewer, interview_id=uuid_of(input.interview_id, "Interview"),
+                notify=input.notify_candidate is not False)
+        except InputError as exc:
+            return InterviewPayload(errors=user_errors(exc))
+        return InterviewPayload(interview=Interview.from_row(row),
+                                message=Message.from_row(msg) if msg else None)
+
+    @strawberry.mutation
+    async def send_interview_invitation(self, info: Info,
+                                        input: SendInterviewInvitationInput) -> MessagePayload:
+        doc_ids, errors = ids_or_errors(input.document_ids, "Document", "input", "documentIds")
+        template_id = uuid_of(input.template_id, "EmailTemplate") if input.template_id else None
+        if input.template_id is not None and template_id is None:
+            errors.append(not_found("template", "input", "templateId"))
+        if errors:
+            return MessagePayload(errors=user_errors(errors))
+        try:
+            files = await stage_uploads(input.attachments, "input", "attachments")
+            row = await service.send_invitation(
+                employee=info.context.viewer, interview_id=uuid_of(input.interview_id, "Interview"),
+                template_id=template_id, subject=input.subject, body=input.body,
+                cc=input.cc or [], bcc=input.bcc or [], document_ids=doc_ids, new_files=files,
+                scheduled_at=input.scheduled_at, idempotency_key=input.idempotency_key)
+        except InputError as exc:
+            return MessagePayload(errors=user_errors(exc))
+        return MessagePayload(message=Message.from_row(row))

@@ -1,16 +1,17 @@
 """Messages: the list and lookups, sending, retrying and cancelling."""
 
+import uuid
 from datetime import datetime
 
 import strawberry
 from strawberry.file_uploads import Upload
 
 from core import models
-from core.errors import ErrorCode, FieldError, InputError
-from core.services import messaging
+from core.errors import FieldError, InputError
+from core.services import bulk, messaging
 from schema.context import Info
 from schema.enums import MessageStatus
-from schema.errors import UserError, field_error, not_found, user_errors
+from schema.errors import UserError, not_found, user_errors
 from schema.relay import uuid_of
 from schema.types.messages import (
     BulkOperation,
@@ -20,6 +21,7 @@ from schema.types.messages import (
     load_message,
     message_connection,
 )
+from schema.uploads import ids_or_errors, stage_uploads
 
 
 @strawberry.input(description="Fields shared by every way of sending. Either templateId, or "
@@ -79,27 +81,53 @@ class MessageQuery:
         return await load_bulk_operation(info, uuid_of(id, "BulkOperation"))
 
 
-def _not_yet_available(data: SendMessageInput) -> list[FieldError]:
-    # Templates and attachments arrive with their own services; until then refuse them
-    # instead of sending something other than what was asked for.
-    errors = []
-    if data.template_id is not None:
-        errors.append(field_error(ErrorCode.INVALID_INPUT, "templates are not available yet",
-                                  "input", "templateId"))
-    if data.attachments:
-        errors.append(field_error(ErrorCode.INVALID_INPUT, "attachments are not available yet",
-                                  "input", "attachments"))
-    if data.document_ids:
-        errors.append(field_error(ErrorCode.INVALID_INPUT, "attachments are not available yet",
-                                  "input", "documentIds"))
-    return errors
+@strawberry.input
+class SendBulkEmailInput:
+    application_ids: list[strawberry.ID]
+    template_id: strawberry.ID | None = None
+    subject: str | None = None
+    body: str | None = None
+    attachments: list[Upload] | None = strawberry.field(default_factory=list)
+    document_ids: list[strawberry.ID] | None = strawberry.field(default_factory=list)
+    scheduled_at: datetime | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class RejectApplicationsInput:
+    application_ids: list[strawberry.ID]
+    reason_id: strawberry.ID
+    note: str | None = None
+    anonymize: bool | None = strawberry.field(default=False, description=(
+        "Erase the candidates' personal data; when an email is sent too, only after it was "
+        "sent."))
+    send_email: bool | None = strawberry.field(default=False, description=(
+        "Send a rejection email made from templateId (the 'reject via email' box)."))
+    template_id: strawberry.ID | None = None
+    scheduled_at: datetime | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class BulkOperationPayload:
+    bulk_operation: BulkOperation | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _template_id(value: strawberry.ID | None, errors: list[FieldError]) -> uuid.UUID | None:
+    if value is None:
+        return None
+    pk = uuid_of(value, "EmailTemplate")
+    if pk is None:
+        errors.append(not_found("template", "input", "templateId"))
+    return pk
 
 
 @strawberry.type
 class MessageMutation:
     @strawberry.mutation
     async def send_message(self, info: Info, input: SendMessageInput) -> MessagePayload:
-        errors = _not_yet_available(input)
+        errors: list[FieldError] = []
         candidate_id = uuid_of(input.candidate_id, "Candidate")
         if candidate_id is None:
             errors.append(not_found("candidate", "input", "candidateId"))
@@ -108,18 +136,72 @@ class MessageMutation:
             application_id = uuid_of(input.application_id, "Application")
             if application_id is None:
                 errors.append(not_found("application", "input", "applicationId"))
+        template_id = _template_id(input.template_id, errors)
+        doc_ids, e = ids_or_errors(input.document_ids, "Document", "input", "documentIds")
+        errors += e
         if errors:
             return MessagePayload(errors=user_errors(errors))
         try:
+            files = await stage_uploads(input.attachments, "input", "attachments")
             row = await messaging.send_message(
                 employee=info.context.viewer, candidate_id=candidate_id,
                 application_id=application_id, subject=input.subject, body=input.body,
+                template_id=template_id, use_template=input.template_id is not None,
                 cc=input.cc or [], bcc=input.bcc or [], scheduled_at=input.scheduled_at,
-                idempotency_key=input.idempotency_key,
+                idempotency_key=input.idempotency_key, document_ids=doc_ids, new_files=files,
             )
         except InputError as exc:
             return MessagePayload(errors=user_errors(exc))
         return MessagePayload(message=Message.from_row(row))
+
+    @strawberry.mutation
+    async def send_bulk_email(self, info: Info, input: SendBulkEmailInput) -> BulkOperationPayload:
+        errors: list[FieldError] = []
+        app_ids = [uuid_of(a, "Application") for a in input.application_ids]
+        template_id = _template_id(input.template_id, errors)
+        doc_ids, e = ids_or_errors(input.document_ids, "Document", "input", "documentIds")
+        errors += e
+        if errors:
+            return BulkOperationPayload(errors=user_errors(errors))
+        try:
+            files = await stage_uploads(input.attachments, "input", "attachments")
+            row = await bulk.send_bulk_email(
+                employee=info.context.viewer, application_ids=app_ids, template_id=template_id,
+                use_template=input.template_id is not None, subject=input.subject,
+                body=input.body, document_ids=doc_ids, new_files=files,
+                scheduled_at=input.scheduled_at, idempotency_key=input.idempotency_key)
+        except InputError as exc:
+            return BulkOperationPayload(errors=user_errors(exc))
+        return BulkOperationPayload(bulk_operation=BulkOperation.from_row(row))
+
+    @strawberry.mutation
+    async def reject_applications(self, info: Info,
+                                  input: RejectApplicationsInput) -> BulkOperationPayload:
+        errors: list[FieldError] = []
+        template_id = _template_id(input.template_id, errors)
+        if errors:
+            return BulkOperationPayload(errors=user_errors(errors))
+        try:
+            row = await bulk.reject_applications(
+                employee=info.context.viewer,
+                application_ids=[uuid_of(a, "Application") for a in input.application_ids],
+                reason_id=uuid_of(input.reason_id, "RejectionReason"), note=input.note,
+                anonymize=bool(input.anonymize), send_email=bool(input.send_email),
+                template_id=template_id, use_template=input.template_id is not None,
+                scheduled_at=input.scheduled_at, idempotency_key=input.idempotency_key)
+        except InputError as exc:
+            return BulkOperationPayload(errors=user_errors(exc))
+        return BulkOperationPayload(bulk_operation=BulkOperation.from_row(row))
+
+    @strawberry.mutation(description="Cancel a scheduled bulk operation: every message of it, "
+                                     "or none when it already started.")
+    async def cancel_bulk_operation(self, info: Info, id: strawberry.ID) -> BulkOperationPayload:
+        try:
+            row = await bulk.cancel_bulk_operation(employee=info.context.viewer,
+                                                   bulk_id=uuid_of(id, "BulkOperation"))
+        except InputError as exc:
+            return BulkOperationPayload(errors=user_errors(exc))
+        return BulkOperationPayload(bulk_operation=BulkOperation.from_row(row))
 
     @strawberry.mutation
     async def retry_message(self, info: Info, id: strawberry.ID) -> MessagePayload:

@@ -3,10 +3,16 @@
 import strawberry
 
 from core import models
+from core.errors import InputError
 from core.mail.details import placeholders_for
+from core.models import enums as core_enums
+from core.services import templates as service
 from schema.context import Info
 from schema.enums import TemplateKind
+from schema.errors import UserError, user_errors
+from schema.relay import uuid_of
 from schema.types.templates import EmailTemplate, Placeholder
+from schema.uploads import ids_or_errors
 
 
 @strawberry.type
@@ -26,3 +32,108 @@ class TemplateQuery:
     ) -> list[Placeholder]:
         info.context.viewer  # noqa: B018 - authenticated callers only
         return [Placeholder.from_spec(p) for p in placeholders_for(str(kind))]
+
+
+@strawberry.input
+class EmailTemplateInput:
+    name: str
+    kind: TemplateKind  # type: ignore[valid-type]
+    subject: str
+    body: str
+    attachment_document_ids: list[strawberry.ID] | None = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class EmailTemplatePayload:
+    template: EmailTemplate | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class DeletePayload:
+    deleted_id: strawberry.ID | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class PreviewMessageInput:
+    candidate_id: strawberry.ID | None = None
+    application_id: strawberry.ID | None = None
+    interview_id: strawberry.ID | None = None
+    template_id: strawberry.ID | None = None
+    subject: str | None = None
+    body: str | None = None
+
+
+@strawberry.type
+class MessagePreview:
+    subject: str
+    body: str
+    from_name: str
+    from_address: str
+    missing_placeholders: list[str] = strawberry.field(
+        description="Placeholders used in the text that this context cannot fill.")
+    errors: list[UserError]
+
+
+async def _save(info: Info, input: EmailTemplateInput, template_id: strawberry.ID | None,
+                creating: bool) -> EmailTemplatePayload:
+    doc_ids, errors = ids_or_errors(input.attachment_document_ids, "Document", "input",
+                                    "attachmentDocumentIds")
+    if errors:
+        return EmailTemplatePayload(errors=user_errors(errors))
+    try:
+        row = await service.save_template(
+            employee=info.context.viewer,
+            template_id=uuid_of(template_id, "EmailTemplate") if template_id else None,
+            name=input.name, kind=core_enums.TemplateKind(input.kind),
+            subject=input.subject, body=input.body, attachment_ids=doc_ids, creating=creating)
+    except InputError as exc:
+        return EmailTemplatePayload(errors=user_errors(exc))
+    return EmailTemplatePayload(template=EmailTemplate.from_row(row))
+
+
+@strawberry.type
+class TemplateMutation:
+    @strawberry.mutation
+    async def create_email_template(self, info: Info,
+                                    input: EmailTemplateInput) -> EmailTemplatePayload:
+        return await _save(info, input, None, creating=True)
+
+    @strawberry.mutation
+    async def update_email_template(self, info: Info, id: strawberry.ID,
+                                    input: EmailTemplateInput) -> EmailTemplatePayload:
+        return await _save(info, input, id, creating=False)
+
+    @strawberry.mutation
+    async def delete_email_template(self, info: Info, id: strawberry.ID) -> DeletePayload:
+        try:
+            await service.delete_template(employee=info.context.viewer,
+                                          template_id=uuid_of(id, "EmailTemplate"))
+        except InputError as exc:
+            return DeletePayload(errors=user_errors(exc))
+        return DeletePayload(deleted_id=id)
+
+
+@strawberry.type
+class PreviewQuery:
+    @strawberry.field(description="Renders what would be sent, without sending or storing anything.")
+    async def preview_message(self, info: Info, input: PreviewMessageInput) -> MessagePreview:
+        bad: list[str] = []
+        ids = {}
+        for attr, type_name, name in (("candidate_id", "Candidate", "candidateId"),
+                                      ("application_id", "Application", "applicationId"),
+                                      ("interview_id", "Interview", "interviewId"),
+                                      ("template_id", "EmailTemplate", "templateId")):
+            value = getattr(input, attr)
+            ids[attr] = uuid_of(value, type_name) if value else None
+            if value and ids[attr] is None:
+                bad.append(name)
+        p = await service.preview_message(
+            employee=info.context.viewer, candidate_id=ids["candidate_id"],
+            application_id=ids["application_id"], interview_id=ids["interview_id"],
+            template_id=ids["template_id"], use_template=input.template_id is not None,
+            subject=input.subject, body=input.body, bad_ids=bad)
+        return MessagePreview(subject=p.subject, body=p.body, from_name=p.from_name,
+                              from_address=p.from_address, missing_placeholders=p.missing,
+                              errors=user_errors(p.errors))

@@ -125,6 +125,8 @@ class _Pool:
         t = self.target
         s = get_settings()
         tls_context = None
+        if t.security != SmtpSecurity.NONE and s.smtp_ca_file:
+            tls_context = ssl.create_default_context(cafile=str(s.smtp_ca_file))
         if not t.verify:
             tls_context = ssl.create_default_context()
             tls_context.check_hostname = False

@@ -102,10 +102,10 @@ async def create_documents(
 
 async def can_access(employee: Employee, doc: Document,
                      level: DocumentAccessLevel = DocumentAccessLevel.VIEW) -> bool:
-    """Restricted documents: only grants (EDIT implies VIEW), company admins and the uploader."""
+    """Restricted documents: only the grants (EDIT implies VIEW) and company admins."""
     if doc.company_id != employee.company_id:
         return False
-    if not doc.restricted or employee.is_admin or doc.uploaded_by_id == employee.id:
+    if not doc.restricted or employee.is_admin:
         return True
     grant = await DocumentGrant.get_or_none(document_id=doc.id, employee_id=employee.id)
     if grant is None:
@@ -124,8 +124,7 @@ async def visible_documents(employee: Employee, docs: Sequence[Document]) -> lis
     return [
         d for d in docs
         if d.company_id == employee.company_id and (
-            not d.restricted or employee.is_admin or d.uploaded_by_id == employee.id
-            or d.id in granted)
+            not d.restricted or employee.is_admin or d.id in granted)
     ]
 
 

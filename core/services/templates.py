@@ -138,3 +138,75 @@ def render_text(subject: str, body: str, ctx: r.RenderContext,
         return r.render(subject, body, ctx)
     except r.TemplateError as exc:
         raise InputError(template_errors([exc], prefix)) from None
+
+
+@dataclass
+class Preview:
+    subject: str
+    body: str
+    from_name: str
+    from_address: str
+    missing: list[str]
+    errors: list[FieldError]
+
+
+async def preview_message(
+    *, employee: Employee, candidate_id: uuid.UUID | None = None,
+    application_id: uuid.UUID | None = None, interview_id: uuid.UUID | None = None,
+    template_id: uuid.UUID | None = None, use_template: bool = False,
+    subject: str | None = None, body: str | None = None, bad_ids: Sequence[str] = (),
+) -> Preview:
+    """What would be sent (placeholders filled, signature included), storing nothing.
+    Unfillable placeholders are listed, and also reported as TEMPLATE_ERROR errors."""
+    from core.services.messaging import sender_identity
+
+    company = await Company.get(id=employee.company_id)
+    from_name, from_address = sender_identity(company, employee)
+    errors: list[FieldError] = [FieldError(ErrorCode.NOT_FOUND, "No such object.", ("input", f))
+                                for f in bad_ids]
+    interview = application = candidate = None
+    if interview_id is not None:
+        interview = await Interview.get_or_none(id=interview_id, company_id=company.id)
+        if interview is None:
+            errors.append(FieldError(ErrorCode.NOT_FOUND, "No such interview.", ("input", "interviewId")))
+        else:
+            application_id = application_id or interview.application_id
+    if application_id is not None:
+        application = await Application.get_or_none(id=application_id, company_id=company.id)
+        if application is None:
+            errors.append(FieldError(ErrorCode.NOT_FOUND, "No such application.",
+                                     ("input", "applicationId")))
+        else:
+            candidate_id = candidate_id or application.candidate_id
+    if candidate_id is not None:
+        candidate = await Candidate.get_or_none(id=candidate_id, company_id=company.id)
+    if candidate is None:
+        errors.append(FieldError(ErrorCode.NOT_FOUND, "A candidate (or an application or "
+                                 "interview) is needed to preview.", ("input", "candidateId")))
+    if template_id is not None or use_template:
+        try:
+            tpl = await load_template(company, template_id, ("input", "templateId"))
+        except InputError as exc:
+            return Preview("", "", from_name, from_address, [], errors + exc.errors)
+        subject, body = tpl.subject, tpl.body
+    if subject is None or body is None:
+        errors.append(FieldError(ErrorCode.INVALID_INPUT, "Give templateId, or subject and body.",
+                                 ("input", "subject" if subject is None else "body")))
+    if errors or candidate is None or subject is None or body is None:
+        return Preview("", "", from_name, from_address, [], errors)
+    rows = ContextRows(company=company, candidate=candidate, sender=employee,
+                       application=application,
+                       position=await Position.get(id=application.position_id) if application else None,
+                       interview=interview,
+                       interviewers=await interviewer_names(interview) if interview else [])
+    ctx = render_context(rows)
+    try:
+        missing = r.missing_placeholders(subject, body, ctx)
+    except r.TemplateError as exc:
+        return Preview("", "", from_name, from_address, [], template_errors([exc], ("input",)))
+    try:
+        rendered = r.render(subject, body, ctx)
+    except r.TemplateError as exc:
+        return Preview("", "", from_name, from_address, missing, template_errors([exc], ("input",)))
+    return Preview(rendered.subject, r.with_signature(rendered.body, employee.signature), from_name,
+                   from_address, missing, [])

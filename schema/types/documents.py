@@ -29,12 +29,9 @@ def visible_documents(qs: QuerySet[models.Document],
 async def only_visible(docs: list[models.Document],
                        viewer: models.Employee) -> list[models.Document]:
     """visible_documents() for rows already loaded (one query for the viewer's grants)."""
-    restricted = [d.id for d in docs if d.restricted]
-    if viewer.is_admin or not restricted:
-        return docs
-    granted = set(await models.DocumentGrant.filter(
-        document_id__in=restricted, employee_id=viewer.id).values_list("document_id", flat=True))
-    return [d for d in docs if not d.restricted or d.id in granted]
+    from core.services.documents import visible_documents as visible
+
+    return await visible(viewer, docs)
 
 
 def download_path(document_id: uuid.UUID) -> str:

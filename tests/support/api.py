@@ -171,3 +171,21 @@ async def wait_for_subscribers(channel: str, count: int = 1, wait: float = 5.0) 
         if loop.time() > deadline:
             raise AssertionError(f"not {count} subscribers on {channel} after {wait}s")
         await asyncio.sleep(0.02)
+
+
+async def upload(api: Api, query: str, variables: dict[str, Any],
+                 files: dict[str, tuple[str, bytes, str]], *, token: str) -> dict[str, Any]:
+    """A GraphQL multipart request (spec: operations, map, files); files maps a variable
+    path such as "variables.input.file" to (filename, bytes, content type)."""
+    mapping = {str(i): [path] for i, path in enumerate(files)}
+    parts = {str(i): spec for i, spec in enumerate(files.values())}
+    r = await api.client.post(
+        GRAPHQL_PATH,
+        data={"operations": json.dumps({"query": query, "variables": variables}),
+              "map": json.dumps(mapping)},
+        files=parts,
+        headers={**bearer(token), "GraphQL-Require-Preflight": "1"},
+    )
+    assert r.status_code == 200, (r.status_code, r.text)
+    body: dict[str, Any] = r.json()
+    return body

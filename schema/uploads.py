@@ -1,0 +1,54 @@
+"""GraphQL multipart uploads → staged files (streamed to the blob store, 10 MB cap each)."""
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from core.errors import FieldError, InputError
+from core.services.documents import StagedFile, discard_all, stage_stream
+
+CHUNK = 64 * 1024
+
+
+async def _chunks(upload: Any) -> AsyncIterator[bytes]:
+    while True:
+        chunk = await upload.read(CHUNK)
+        if not chunk:
+            return
+        yield chunk
+
+
+async def stage_uploads(uploads: Sequence[Any] | None, *path: str) -> list[StagedFile]:
+    """Stage every upload; any error (e.g. TOO_LARGE) removes what was staged and raises."""
+    staged: list[StagedFile] = []
+    errors: list[FieldError] = []
+    for i, upload in enumerate(uploads or []):
+        try:
+            staged.append(await stage_stream(
+                _chunks(upload), filename=getattr(upload, "filename", None),
+                content_type=getattr(upload, "content_type", None), path=(*path, str(i))))
+        except InputError as exc:
+            errors += exc.errors
+        except BaseException:
+            discard_all(staged)
+            raise
+    if errors:
+        discard_all(staged)
+        raise InputError(errors)
+    return staged
+
+
+def ids_or_errors(values: Sequence[str] | None, type_name: str,
+                  *path: str) -> tuple[list[Any], list[FieldError]]:
+    """Global ids → uuids; a malformed or wrong-type id is NOT_FOUND at its index."""
+    from core.errors import ErrorCode
+    from schema.relay import uuid_of
+
+    out: list[Any] = []
+    errors: list[FieldError] = []
+    for i, v in enumerate(values or []):
+        pk = uuid_of(v, type_name)
+        if pk is None:
+            errors.append(FieldError(ErrorCode.NOT_FOUND, f"No such {type_name.lower()}.",
+                                     (*path, str(i))))
+        out.append(pk)
+    return out, errors
