@@ -16,6 +16,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UnsetType
 
 from api.auth import authenticate, bearer_token, token_from_params
+from api.csrf import require_preflight_for_multipart
 from api.documents import download
 from api.health import healthz, readyz
 from core.db import close_db, init_db
@@ -75,7 +76,7 @@ def create_app(*, manage_db: bool = True) -> Starlette:
     gql = graphql_app()
     return Starlette(
         routes=[
-            Route("/graphql", gql),
+            Route("/graphql", require_preflight_for_multipart(gql)),
             WebSocketRoute("/graphql", gql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
