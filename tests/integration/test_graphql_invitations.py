@@ -78,9 +78,9 @@ def _validate_with_tools(ics_text: str, tmp: Path) -> None:
 
 
 async def test_template_per_language_preview_is_what_is_sent(api, tenant, sink, run_worker, env):
-    nl_cand, nl_app = await _candidate_application(api, tenant, "Nina", "nina@example.org", "nl",
+    _nl_cand, nl_app = await _candidate_application(api, tenant, "Nina", "nina@example.org", "nl",
                                                    "Europe/Amsterdam")
-    en_cand, en_app = await _candidate_application(api, tenant, "Ed", "ed@example.org", "en",
+    _en_cand, en_app = await _candidate_application(api, tenant, "Ed", "ed@example.org", "en",
                                                    "America/New_York")
     tpl = await api.gql(tenant, CREATE_TEMPLATE, input={
         "name": "Invite", "kind": "INTERVIEW_INVITATION",
@@ -131,7 +131,7 @@ async def test_templates_refuse_unknown_and_dunder(api, tenant):
 
 
 async def test_template_unfillable_at_send_stores_nothing(api, tenant):
-    cid, app_id = await _candidate_application(api, tenant, "Nina", "nina@example.org", "nl",
+    cid, _app_id = await _candidate_application(api, tenant, "Nina", "nina@example.org", "nl",
                                                "Europe/Amsterdam")
     tpl = await api.gql(tenant, CREATE_TEMPLATE, input={
         "name": "Invite", "kind": "INTERVIEW_INVITATION", "subject": "Hi", "body": TEMPLATE_BODY})
