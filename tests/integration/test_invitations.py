@@ -29,7 +29,7 @@ def _calendar(mail) -> tuple[str, icalendar.Calendar]:
 
 
 async def test_invitation_update_cancel(tenant, sink, run_worker):
-    cand, app = await _setup(tenant)
+    _cand, app = await _setup(tenant)
     iv = await interviews.schedule_interview(
         employee=tenant.employee, application_id=app.id,
         starts_at=datetime(2026, 12, 15, 13, 0, tzinfo=UTC),
@@ -56,7 +56,7 @@ async def test_invitation_update_cancel(tenant, sink, run_worker):
     assert any(p.get_filename() and p.get_filename().endswith(".ics") for p in mail.message.walk())
 
     await Interview.filter(id=iv.id).update(candidate_response=AttendeeResponse.ACCEPTED)
-    iv2, update = await interviews.reschedule_interview(
+    _iv2, update = await interviews.reschedule_interview(
         employee=tenant.employee, interview_id=iv.id,
         starts_at=datetime(2026, 12, 16, 9, 0, tzinfo=UTC),
         ends_at=datetime(2026, 12, 16, 10, 0, tzinfo=UTC))
@@ -80,7 +80,7 @@ async def test_invitation_update_cancel(tenant, sink, run_worker):
 
 
 async def test_no_update_before_any_invitation(tenant, sink):
-    cand, app = await _setup(tenant, "en", "America/New_York")
+    _cand, app = await _setup(tenant, "en", "America/New_York")
     iv = await interviews.schedule_interview(
         employee=tenant.employee, application_id=app.id,
         starts_at=datetime(2026, 12, 15, 13, 0, tzinfo=UTC),
