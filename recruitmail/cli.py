@@ -264,8 +264,8 @@ async def _dev_token(s: Settings) -> str:
 
 async def _dev_main(s: Settings, catcher_port: int) -> None:
     import uvicorn
-    from api.app import create_app
 
+    from api.app import create_app
     from core.db import close_db, init_db
     from core.db import migrate as run_migrations
     from recruitmail.catcher import start_catcher
