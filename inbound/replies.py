@@ -18,7 +18,8 @@ _ATTRIBUTION_START = re.compile(
     r"(?i)^\s*(on|am|le|el|op|il|em|den|på|w dniu)\b.{0,300}$"
 )
 _ATTRIBUTION_END = re.compile(
-    r"(?i)(wrote|schrieb|a écrit|escribió|schreef|ha scritto|escreveu|skrev|napisał)\s*:\s*$"
+    r"(?i)(?:(?:wrote|a écrit|escribió|ha scritto|escreveu|napisał)\s*:|"
+    r"\b(?:schrieb|schreef|skrev)\b.{0,300}:)\s*$"
 )
 _ORIGINAL_RE = re.compile(
     r"(?i)^\s*-{2,}\s*(original message|ursprüngliche nachricht|message d'origine|"

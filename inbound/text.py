@@ -78,20 +78,20 @@ def iter_parts(msg: Message) -> Iterator[tuple[Message, bool]]:
                 stack.append((child, depth + 1, inner))
 
 
-def _codec(charset: str | None) -> str:
-    """A text codec for a declared charset; UTF-8 when unknown or not a text encoding."""
+def _codec(charset: str | None) -> str | None:
+    """A text codec for a declared charset; None when unknown or not a text encoding."""
     name = (charset or "").strip().strip("\"'").lower()
     if not name or len(name) > 40:
-        return "utf-8"
+        return None
     aliases = {"ks_c_5601-1987": "cp949", "x-sjis": "shift_jis", "unicode-1-1-utf-7": "utf-7",
                "iso-8859-8-i": "iso-8859-8", "windows-874": "cp874", "x-user-defined": "latin-1"}
     name = aliases.get(name, name)
     try:
         info = codecs.lookup(name)
     except (LookupError, ValueError):
-        return "utf-8"
+        return None
     if not getattr(info, "_is_text_encoding", True):  # base64, rot13, zlib ...
-        return "utf-8"
+        return None
     return info.name
 
 
@@ -111,13 +111,19 @@ def part_bytes(part: Message) -> bytes:
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
+    """Text in the declared charset; undeclared or unknown: UTF-8, else Windows-1252."""
     codec = _codec(charset)
+    if codec is None:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data.decode("cp1252", "replace")
     try:
         text = data.decode(codec, "replace")
     except Exception:  # a codec that fails on its own terms (utf-7 on garbage, ...)
         text = data.decode("utf-8", "replace")
     if codec == "utf-8" and text.count("\ufffd") > max(8, len(text) // 20):
-        text = data.decode("latin-1")  # undeclared 8-bit text is more often Latin-1 than junk
+        text = data.decode("cp1252", "replace")  # mislabelled 8-bit text, not junk
     return text
 
 
@@ -144,7 +150,7 @@ class _HtmlText(HTMLParser):
 
     def _break(self) -> None:
         text = " ".join("".join(self.current).split())
-        if text or (self.lines and self.lines[-1][1]):
+        if text:
             self.lines.append((self.line_depth, text))
         self.current = []
         self.line_depth = self.depth
@@ -175,8 +181,7 @@ class _HtmlText(HTMLParser):
 
     def text(self) -> str:
         self._break()
-        out = [("> " * depth + line).rstrip() if line else ">" * depth for depth, line in self.lines]
-        return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
+        return "\n".join("> " * depth + line for depth, line in self.lines)
 
 
 def html_to_text(html: str) -> str:
