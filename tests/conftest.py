@@ -84,7 +84,7 @@ async def _truncate_pg(url: str) -> None:
 
 
 @dataclass
-class TestEnv:
+class EnvInfo:
     backend: str
     database_url: str
     redis_url: str
@@ -99,7 +99,7 @@ class TestEnv:
 @pytest.fixture(params=BACKENDS)
 def env(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[TestEnv]:
+) -> Iterator[EnvInfo]:
     from core.settings import reset_settings
 
     backend = request.param
@@ -135,12 +135,12 @@ def env(
     for k, v in values.items():
         monkeypatch.setenv(k, v)
     reset_settings()
-    yield TestEnv(backend, url, TEST_REDIS, prefix, tmp_path)
+    yield EnvInfo(backend, url, TEST_REDIS, prefix, tmp_path)
     reset_settings()
 
 
 @pytest.fixture
-async def db(env: TestEnv) -> AsyncIterator[TestEnv]:
+async def db(env: EnvInfo) -> AsyncIterator[EnvInfo]:
     """The ORM opened on the test database, and Redis keys of this test removed afterwards."""
     from tortoise.backends.base.executor import EXECUTOR_CACHE
 

@@ -51,7 +51,11 @@ async def deliver(ctx: dict[str, Any], message_id: uuid.UUID) -> MessageStatus |
         return None
     company = await Company.get(id=claimed.company_id)
     docs = await claimed.attachments.all()
-    result = await _send(ctx, claimed, company, docs, {})
+    try:
+        result = await _send(ctx, claimed, company, docs, {})
+    except asyncio.CancelledError:
+        await _release_on_stop([claimed.id])
+        raise
     if result.outcome == Outcome.SENT:
         await delivery.mark_sent(claimed.id, detail=result.detail)
         await after_sent([claimed])
@@ -76,6 +80,17 @@ async def _send(ctx: dict[str, Any], msg: Message, company: Company, docs: list[
     envelope = build_email(msg, attachments)
     transport: Transport = ctx["transport"]
     return await transport.send(target_for(company), envelope, primary=msg.to_addrs)
+
+
+async def _release_on_stop(message_ids: list[uuid.UUID]) -> None:
+    """The worker is being stopped mid-send: put the claimed messages back in the queue
+    (a mail the server took just before the stop may then go twice, same Message-ID)."""
+    try:
+        await asyncio.shield(delivery.release_claims(
+            message_ids, reason="worker stopped before the server answered; queued again"))
+    except Exception:
+        log.exception("could not release %d claimed messages; their lease will expire",
+                      len(message_ids))
 
 
 async def _record_failure(msg: Message, result: SendResult) -> Message | None:
@@ -112,9 +127,14 @@ async def send_batch(ctx: dict[str, Any], message_ids: list[str]) -> int:
     with_docs = {m.id: list(m.attachments) for m in await Message.filter(
         id__in=list(claimed_ids)).prefetch_related("attachments")}
     blobs: dict[str, bytes] = {}
-    results = await asyncio.gather(*(
-        _send(ctx, m, companies[m.company_id], with_docs.get(m.id, []), blobs) for m in claimed
-    ))
+    try:
+        results = await asyncio.gather(*(
+            _send(ctx, m, companies[m.company_id], with_docs.get(m.id, []), blobs)
+            for m in claimed
+        ))
+    except asyncio.CancelledError:
+        await _release_on_stop([m.id for m in claimed])
+        raise
     sent: list[tuple[uuid.UUID, str]] = []
     for msg, result in zip(claimed, results, strict=True):
         if result.outcome == Outcome.SENT:

@@ -46,8 +46,10 @@ def worker_kwargs(*, with_cron: bool = True) -> dict[str, Any]:
     ]
     return {
         "functions": functions,
-        "cron_jobs": [cron(sweep, second=sweep_seconds(), run_at_startup=True,
-                           job_id=f"{s.redis_prefix}:sweep")] if with_cron else [],
+        # arq makes the id "cron:<name>:<tick>": one sweep per tick across all workers of a
+        # deployment, and deployments sharing a Redis don't swallow each other's ticks.
+        "cron_jobs": [cron(sweep, name=f"{s.redis_prefix}:sweep", second=sweep_seconds(),
+                           run_at_startup=True, timeout=120)] if with_cron else [],
         "redis_settings": redis_settings(),
         "queue_name": queue_name(),
         "on_startup": startup,

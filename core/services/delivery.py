@@ -417,3 +417,19 @@ async def cancel_bulk(bulk_id: uuid.UUID) -> bool:
         await _record(transitions)
     await _publish(transitions)
     return True
+
+
+async def release_claims(message_ids: Sequence[uuid.UUID], *, reason: str) -> int:
+    """SENDING → QUEUED (due now) for messages a stopping worker will not finish."""
+    if not message_ids:
+        return 0
+    at = now()
+    async with in_transaction():
+        rows = await Message.filter(id__in=list(message_ids), status=S.SENDING)
+        await Message.filter(id__in=[m.id for m in rows], status=S.SENDING).update(
+            status=S.QUEUED, lease_until=None, next_attempt_at=None, updated_at=at)
+        transitions = [Transition(m.id, m.company_id, m.candidate_id, m.bulk_operation_id,
+                                  S.SENDING, S.QUEUED, at, reason) for m in rows]
+        await _record(transitions)
+    await _publish(transitions)
+    return len(transitions)

@@ -422,6 +422,11 @@ async def retry_message(*, employee: Employee, message_id: uuid.UUID | None) -> 
                        f"Only a failed message can be retried; this one is {msg.status.value}.",
                        path)
         )
+    if not msg.to_addrs or await Candidate.filter(id=msg.candidate_id,
+                                                  anonymized_at__isnull=False).exists():
+        raise InputError(FieldError(ErrorCode.INVALID_STATE,
+                                    "The candidate was anonymised; there is no one to send to.",
+                                    path))
     moved = await delivery.requeue_failed(msg.id)
     if moved is None:
         raise InputError(FieldError(ErrorCode.INVALID_STATE, "The message changed meanwhile.", path))

@@ -62,7 +62,7 @@ async def test_invalid_input_comes_back_as_data_and_writes_nothing(api, tenant):
         ("NOT_FOUND", ["input", "candidateId"])]
     out = await send(api, tenant, cand["id"], templateId="x", documentIds=["y"])
     assert [(e["code"], e["field"]) for e in out["errors"]] == [
-        ("INVALID_INPUT", ["input", "templateId"]), ("INVALID_INPUT", ["input", "documentIds"])]
+        ("NOT_FOUND", ["input", "templateId"]), ("NOT_FOUND", ["input", "documentIds", "0"])]
     assert await Message.all().count() == 0
 
 
