@@ -10,7 +10,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UnsetType
@@ -18,7 +17,10 @@ from strawberry.types.unset import UnsetType
 from api.auth import authenticate, bearer_token, token_from_params
 from api.csrf import require_preflight_for_multipart
 from api.documents import download
+from api.graphiql import OfflineGraphQL, static_routes
+from api.graphql_http import GraphQLResponseNegotiation
 from api.health import healthz, readyz
+from api.metrics import metrics_endpoint
 from core.db import close_db, init_db
 from core.redis import close_redis
 from core.settings import get_settings
@@ -26,7 +28,7 @@ from schema import schema
 from schema.context import Context
 
 
-class GraphQLApp(GraphQL[Context, None]):
+class GraphQLApp(OfflineGraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket,
                           response: Response | WebSocket) -> Context:
         if isinstance(request, WebSocket):
@@ -76,11 +78,13 @@ def create_app(*, manage_db: bool = True) -> Starlette:
     gql = graphql_app()
     return Starlette(
         routes=[
-            Route("/graphql", require_preflight_for_multipart(gql)),
+            Route("/graphql", GraphQLResponseNegotiation(require_preflight_for_multipart(gql))),
             WebSocketRoute("/graphql", gql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/documents/{gid}", download),
+            Route("/metrics", metrics_endpoint),
+            *static_routes(),
         ],
         lifespan=lifespan,
     )

@@ -14,10 +14,12 @@ from strawberry.printer import print_schema
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from api.metrics import GraphQLMetrics
 from schema.candidates import CandidateMutation, CandidateQuery
 from schema.company import CompanyMutation, CompanyQuery
 from schema.documents import DocumentMutation
 from schema.extensions import MaskInternalErrors, RequireAuthentication, is_internal
+from schema.guards import guard_extensions
 from schema.interviews import InterviewMutation, InterviewQuery
 from schema.messages import MessageMutation, MessageQuery
 from schema.node import NodeQuery
@@ -49,11 +51,15 @@ NODE_TYPES: list[type] = [
 ]
 
 # Order matters little; guards such as depth/alias limits go here too.
+# Classes or factories: strawberry makes one instance per request (a shared instance would
+# mix overlapping requests' state). The parser/validation caches are shared by maxsize.
 EXTENSIONS: list[Any] = [
+    GraphQLMetrics,
     RequireAuthentication,
-    ParserCache(maxsize=256),
-    ValidationCache(maxsize=256),
-    MaskInternalErrors(),
+    *guard_extensions(),
+    lambda: ParserCache(maxsize=256),
+    lambda: ValidationCache(maxsize=256),
+    MaskInternalErrors,
 ]
 
 class Schema(strawberry.Schema):
