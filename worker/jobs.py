@@ -16,6 +16,7 @@ from core.mail.mime import Attachment, build_email
 from core.models import Company, Document, Message
 from core.models.enums import MessageStatus
 from core.services import delivery
+from core.settings import get_settings
 from worker.transport import Outcome, SendResult, Transport, target_for
 
 log = logging.getLogger(__name__)
@@ -127,11 +128,15 @@ async def send_batch(ctx: dict[str, Any], message_ids: list[str]) -> int:
     with_docs = {m.id: list(m.attachments) for m in await Message.filter(
         id__in=list(claimed_ids)).prefetch_related("attachments")}
     blobs: dict[str, bytes] = {}
+    # A mail is built only when a connection can take it: memory stays flat in the chunk size.
+    slots = asyncio.Semaphore(get_settings().smtp_connections_per_server)
+
+    async def send_one(m: Message) -> SendResult:
+        async with slots:
+            return await _send(ctx, m, companies[m.company_id], with_docs.get(m.id, []), blobs)
+
     try:
-        results = await asyncio.gather(*(
-            _send(ctx, m, companies[m.company_id], with_docs.get(m.id, []), blobs)
-            for m in claimed
-        ))
+        results = await asyncio.gather(*(send_one(m) for m in claimed))
     except asyncio.CancelledError:
         await _release_on_stop([m.id for m in claimed])
         raise

@@ -55,7 +55,9 @@ def worker_kwargs(*, with_cron: bool = True) -> dict[str, Any]:
         "on_startup": startup,
         "on_shutdown": shutdown,
         "keep_result": 0,
-        "max_jobs": 50,
+        # Enough chunks in flight to keep every SMTP connection busy, few enough that
+        # memory does not grow with the size of a bulk operation.
+        "max_jobs": 16,
         "poll_delay": 0.1,
         # On SIGTERM, let a message being handed to SMTP finish instead of leaving it SENDING.
         "job_completion_wait": int(s.smtp_timeout_seconds) + 5,
