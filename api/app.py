@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
@@ -21,6 +22,7 @@ from api.graphiql import OfflineGraphQL, static_routes
 from api.graphql_http import GraphQLResponseNegotiation
 from api.health import healthz, readyz
 from api.metrics import metrics_endpoint
+from api.request_id import RequestIdMiddleware
 from core.db import close_db, init_db
 from core.redis import close_redis
 from core.settings import get_settings
@@ -87,4 +89,5 @@ def create_app(*, manage_db: bool = True) -> Starlette:
             *static_routes(),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(RequestIdMiddleware)],
     )

@@ -10,7 +10,7 @@ from typing import Any
 from arq import Retry
 from tortoise.expressions import Q
 
-from core import queue
+from core import logs, queue
 from core.blobs import read_blob
 from core.mail.mime import Attachment, build_email
 from core.models import Company, Document, Message
@@ -108,8 +108,14 @@ async def after_sent(messages: list[Message]) -> None:
 
 
 async def send_message(ctx: dict[str, Any], message_id: str) -> str | None:
-    status = await deliver(ctx, uuid.UUID(message_id))
-    return status.value if status else None
+    token = logs.message_id.set(message_id)
+    try:
+        status = await deliver(ctx, uuid.UUID(message_id))
+        if status is not None:
+            log.info("message %s", status.value)
+        return status.value if status else None
+    finally:
+        logs.message_id.reset(token)
 
 
 async def send_batch(ctx: dict[str, Any], message_ids: list[str]) -> int:
@@ -149,6 +155,9 @@ async def send_batch(ctx: dict[str, Any], message_ids: list[str]) -> int:
         if moved is not None and moved.status == S.QUEUED:
             await queue.enqueue_send(moved.id, at=moved.next_attempt_at)
     count = await delivery.mark_sent_many(token, sent)
+    for m, result in zip(claimed, results, strict=True):
+        log.info("message %s: %s", result.outcome.value, result.detail,
+                 extra={"message_id": str(m.id)})
     sent_ids = {mid for mid, _ in sent}
     await after_sent([m for m in claimed if m.id in sent_ids])
     return count
