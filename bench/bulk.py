@@ -323,7 +323,7 @@ async def main() -> None:
     print(f"(e) worker peak RSS, {args.n:>6}       {one['peak_rss_mb']:8.1f} MB  (1 worker)")
     if big:
         print(f"(e) worker peak RSS, {args.big:>6}       {big['peak_rss_mb']:8.1f} MB"
-              f"   ({big['peak_rss_mb'] / small['peak_rss_mb']:.2f}x; rate {big['rate']:.0f}/s,"
+              f"   ({big['peak_rss_mb'] / one['peak_rss_mb']:.2f}x; rate {big['rate']:.0f}/s,"
               f" mutation {big['mutation_s']:.2f} s)")
 
 
