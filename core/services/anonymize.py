@@ -144,6 +144,10 @@ async def anonymize_candidates(
         result.add(part)
     result.missing = [i for i in ids if i not in found]
     if sqlite:
+        # secure_delete zeroes deleted records, but when SQLite rebalances b-tree pages it
+        # copies records and leaves the old copies behind; rebuilding the indexes over the
+        # erased columns (freed pages are zeroed) leaves none readable in the file.
+        await conn.execute_script("REINDEX candidate; REINDEX message; REINDEX inbound_email;")
         await _sqlite_checkpoint(conn)
     log.info("anonymised %d candidates (%d new) of company %s", result.candidates,
              result.newly_anonymized, company_id)

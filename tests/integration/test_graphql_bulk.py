@@ -338,29 +338,14 @@ async def test_reject_500_with_email_and_anonymize_leaves_nothing(
     assert await Message.filter(bulk_operation_id__isnull=False, status=S.SENT).count() == n
 
     assert _found(_blob_files(db), needles) == []
-    left = _found(_database_views(db), needles)
-    if left and db.backend == "sqlite" and all(w.startswith("raw file") for w, _ in left):
-        # Only stale bytes inside live SQLite pages (the dump is clean): the known bug that
-        # test_sqlite_raw_file_keeps_addresses_after_chunked_anonymisation shows for sure.
-        # Whether this run hits it depends on the order the worker's batches finished.
-        pytest.xfail(f"SQLite raw file still holds {left} (anonymize.py relies on secure_delete)")
-    assert left == []
+    assert _found(_database_views(db), needles) == []
 
 
-SQLITE_STALE_BYTES = (
-    "core/services/anonymize.py relies on PRAGMA secure_delete plus a WAL checkpoint for the "
-    "raw SQLite file, but b-tree rebalancing copies index cells between pages and leaves the "
-    "old copies in the unallocated space of live pages; when the candidates are anonymised "
-    "in several calls (as the worker does, one per sent batch) old addresses stay readable "
-    "in idx_candidate_email's leaf pages. Needs REINDEX/VACUUM after erasing."
-)
-
-
-@pytest.mark.xfail(strict=True, reason=SQLITE_STALE_BYTES)
-async def test_sqlite_raw_file_keeps_addresses_after_chunked_anonymisation(api, tenant, db: EnvInfo):
-    """Deterministic version of what the 500-rejection test sees in some runs: five
-    rejections with anonymisation of 100 candidates each (fixed ids, so the same b-tree
-    history every run); afterwards the dump is clean but the raw file is not."""
+async def test_sqlite_raw_file_clean_after_chunked_anonymisation(api, tenant, db: EnvInfo):
+    """Regression: five rejections with anonymisation of 100 candidates each (fixed ids, so
+    the same b-tree history every run). B-tree rebalancing used to leave old copies of
+    index cells (addresses) in live pages of the SQLite file, dump clean but file not;
+    anonymisation now rebuilds the indexes on SQLite."""
     if db.backend != "sqlite":
         pytest.skip("about the SQLite file; pg_dump shows live rows only")
     cid = tenant.company.id
@@ -382,7 +367,7 @@ async def test_sqlite_raw_file_keeps_addresses_after_chunked_anonymisation(api, 
     assert await Candidate.filter(company_id=cid, anonymized_at__isnull=True).count() == 0
     views = _database_views(db)
     assert _found({"sqlite .dump": views["sqlite .dump"]}, ["quorra", "xyzzyson"]) == []
-    assert _found(views, ["quorra", "xyzzyson"]) == []  # fails: the raw file still has them
+    assert _found(views, ["quorra", "xyzzyson"]) == []
 
 
 # --- 3. scheduled rejection: anonymised only after the mail went out -------------------------
