@@ -27,7 +27,9 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     transport: Transport | None = ctx.get("transport")
     if transport is not None:
         await transport.close()
-    await close_redis()
+    if not ctx.get("external_db"):
+        # Embedded (dev, tests): the caller's api shares this loop's Redis clients.
+        await close_redis()
     if ctx.get("tortoise") is not None:
         await close_db(ctx["tortoise"])
 
