@@ -273,51 +273,86 @@ async def _dev_main(s: Settings, catcher_port: int) -> None:
 
     await run_migrations(s.database_url)
     ctx = await init_db(s)
-    mail_dir = (Path(s.var_dir) / "mail").resolve()
-    catcher = await start_catcher(mail_dir, port=catcher_port)
-    token = await _dev_token(s)
-    config = uvicorn.Config(create_app(manage_db=False), host=s.api_host, port=s.api_port,
-                            log_config=None, lifespan="on")
-    server = uvicorn.Server(config)
-    # One signal handler for the whole dev process (below), not uvicorn's own.
-    setattr(server, "capture_signals", contextlib.nullcontext)  # noqa: B010
-    wrk = make_worker(handle_signals=False, ctx={"external_db": True})
-    tasks: list[asyncio.Task[Any]] = [
-        asyncio.create_task(server.serve(), name="api"),
-        asyncio.create_task(wrk.async_run(), name="worker"),
-    ]
-    inbound_info = "not available"
-    with contextlib.suppress(ImportError):
+    closers: list[Callable[[], Awaitable[Any]]] = []
+    tasks: list[asyncio.Task[Any]] = []
+    failed = False
+    try:
+        mail_dir = (Path(s.var_dir) / "mail").resolve()
+        try:
+            catcher = await start_catcher(mail_dir, port=catcher_port)
+        except OSError as exc:
+            raise click.ClickException(f"mail catcher port {catcher_port}: {exc}") from exc
+
+        async def close_catcher() -> None:
+            catcher.close()
+
+        closers.append(close_catcher)
         from inbound.server import start_server
 
-        gateway = await start_server(s.inbound_host, s.inbound_port)
-        inbound_info = f"smtp://{s.inbound_host}:{s.inbound_port} (domain {s.inbound_domain})"
-        del gateway
-    click.echo(
-        "\nrecruitmail dev is running\n"
-        f"  GraphQL:      {s.public_base_url}/graphql\n"
-        f"  inbound SMTP: {inbound_info}\n"
-        f"  mail catcher: smtp://127.0.0.1:{catcher_port}, every mail kept in {mail_dir}\n"
-        f"                (index: {mail_dir / 'index.jsonl'})\n"
-        f"  database:     {s.database_url}\n"
-        f"  redis:        {s.redis_url}\n"
-        f"  API token:    {token}\n"
-        f"  try: curl -s {s.public_base_url}/graphql -H 'Authorization: Bearer {token}' "
-        "-H 'Content-Type: application/json' -d '{\"query\":\"{ viewer { name } }\"}'\n",
-        err=True,
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    server.should_exit = True
-    await wrk.close()
-    catcher.close()
-    for t in tasks:
-        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
-            await asyncio.wait_for(t, 25)
-    await close_db(ctx)
+        try:
+            gateway = await start_server(s.inbound_host, s.inbound_port)
+        except OSError as exc:
+            raise click.ClickException(
+                f"RECRUITMAIL_INBOUND_PORT {s.inbound_port}: {exc}") from exc
+
+        async def close_gateway() -> None:
+            gateway.close()
+            await gateway.wait_closed(grace=10)
+
+        closers.append(close_gateway)
+        token = await _dev_token(s)
+        config = uvicorn.Config(create_app(manage_db=False), host=s.api_host, port=s.api_port,
+                                log_config=None, lifespan="on")
+        server = uvicorn.Server(config)
+        # One signal handler for the whole dev process (below), not uvicorn's own.
+        setattr(server, "capture_signals", contextlib.nullcontext)  # noqa: B010
+        wrk = make_worker(handle_signals=False, ctx={"external_db": True})
+        tasks = [asyncio.create_task(server.serve(), name="api"),
+                 asyncio.create_task(wrk.async_run(), name="worker")]
+        while not server.started:
+            if tasks[0].done():  # uvicorn exits when it cannot listen (port in use)
+                raise click.ClickException(
+                    f"the api could not listen on {s.api_host}:{s.api_port} "
+                    "(RECRUITMAIL_API_PORT in use?)")
+            await asyncio.sleep(0.05)
+        click.echo(
+            "\nrecruitmail dev is running\n"
+            f"  GraphQL:      {s.public_base_url}/graphql\n"
+            f"  inbound SMTP: smtp://{s.inbound_host}:{s.inbound_port} "
+            f"(domain {s.inbound_domain})\n"
+            f"  mail catcher: smtp://127.0.0.1:{catcher_port}, every mail kept in {mail_dir}\n"
+            f"                (index: {mail_dir / 'index.jsonl'})\n"
+            f"  database:     {s.database_url}\n"
+            f"  redis:        {s.redis_url}\n"
+            f"  API token:    {token}\n"
+            f"  try: curl -s {s.public_base_url}/graphql -H 'Authorization: Bearer {token}' "
+            "-H 'Content-Type: application/json' -d '{\"query\":\"{ viewer { name } }\"}'\n",
+            err=True,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        if stopper not in done:
+            failed = True
+            click.echo("recruitmail dev: a component stopped unexpectedly; shutting down",
+                       err=True)
+        stopper.cancel()
+        server.should_exit = True
+        await wrk.close()
+    finally:
+        for close in reversed(closers):
+            with contextlib.suppress(Exception):
+                await close()
+        for t in tasks:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception,
+                                     SystemExit):
+                await asyncio.wait_for(t, 25)
+        await close_db(ctx)
+    if failed:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -243,15 +243,11 @@ async def test_dev_command_end_to_end(tmp_path: Path):
     assert await _gone(servers)
 
 
-HANGS = ("recruitmail/cli.py _dev_main: an exception after the first query (inbound bind "
-         "error at line 293, or uvicorn's sys.exit(1) on a busy API port in the api task) skips "
-         "close_db(ctx) (line 320), so aiosqlite's non-daemon worker thread keeps the process "
-         "alive in threading._shutdown until it is signalled")
 
 
 @pytest.mark.parametrize("busy", [
-    pytest.param("api", marks=pytest.mark.xfail(strict=True, reason=HANGS)),
-    pytest.param("inbound", marks=pytest.mark.xfail(strict=True, reason=HANGS)),
+    "api",
+    "inbound",
     "catcher",
 ])
 async def test_dev_command_with_a_busy_port_exits(tmp_path: Path, busy: str):
