@@ -409,19 +409,26 @@ def _unique_docs(docs: Sequence[Document]) -> list[Document]:
     return out
 
 
-async def retry_message(*, employee: Employee, message_id: uuid.UUID | None) -> Message:
+async def _own_message_in(employee: Employee, message_id: uuid.UUID | None,
+                           status: MessageStatus, action: str) -> Message:
+    """The employee's company's message, in `status`; NOT_FOUND / INVALID_STATE otherwise."""
     path = ("id",)
     msg = None
     if message_id is not None:
         msg = await Message.get_or_none(id=message_id, company_id=employee.company_id)
     if msg is None:
         raise InputError(FieldError(ErrorCode.NOT_FOUND, "No such message.", path))
-    if msg.status != MessageStatus.FAILED:
-        raise InputError(
-            FieldError(ErrorCode.INVALID_STATE,
-                       f"Only a failed message can be retried; this one is {msg.status.value}.",
-                       path)
-        )
+    if msg.status != status:
+        raise InputError(FieldError(
+            ErrorCode.INVALID_STATE,
+            f"Only a {status.value.lower()} message can be {action}; this one is "
+            f"{msg.status.value}.", path))
+    return msg
+
+
+async def retry_message(*, employee: Employee, message_id: uuid.UUID | None) -> Message:
+    path = ("id",)
+    msg = await _own_message_in(employee, message_id, MessageStatus.FAILED, "retried")
     if not msg.to_addrs or await Candidate.filter(id=msg.candidate_id,
                                                   anonymized_at__isnull=False).exists():
         raise InputError(FieldError(ErrorCode.INVALID_STATE,
@@ -436,17 +443,7 @@ async def retry_message(*, employee: Employee, message_id: uuid.UUID | None) -> 
 
 async def cancel_scheduled_message(*, employee: Employee, message_id: uuid.UUID | None) -> Message:
     path = ("id",)
-    msg = None
-    if message_id is not None:
-        msg = await Message.get_or_none(id=message_id, company_id=employee.company_id)
-    if msg is None:
-        raise InputError(FieldError(ErrorCode.NOT_FOUND, "No such message.", path))
-    if msg.status != MessageStatus.SCHEDULED:
-        raise InputError(
-            FieldError(ErrorCode.INVALID_STATE,
-                       f"Only a scheduled message can be cancelled; this one is "
-                       f"{msg.status.value}.", path)
-        )
+    msg = await _own_message_in(employee, message_id, MessageStatus.SCHEDULED, "cancelled")
     moved = await delivery.cancel_scheduled(msg.id)
     if moved is None:
         raise InputError(
