@@ -38,7 +38,13 @@ async def deliver(ctx: dict[str, Any], message_id: uuid.UUID) -> MessageStatus |
     if msg.status == S.SCHEDULED:
         if msg.scheduled_at and msg.scheduled_at > now:
             raise Retry(defer=_defer_seconds(msg.scheduled_at))
-        if await delivery.release_if_due(msg.id) is None:
+        if msg.bulk_operation_id is not None:
+            # The whole operation goes at once (or not, when it was cancelled).
+            await delivery.release_due_bulk([msg.id])
+            await msg.refresh_from_db()
+            if msg.status != S.QUEUED:
+                return msg.status
+        elif await delivery.release_if_due(msg.id) is None:
             return None
     elif msg.status == S.QUEUED and msg.next_attempt_at and msg.next_attempt_at > now:
         raise Retry(defer=_defer_seconds(msg.next_attempt_at))

@@ -130,3 +130,24 @@ async def test_reject_with_email(tenant, sink, run_worker):
         await bulk.reject_applications(employee=tenant.employee, application_ids=[apps[0].id],
                                        reason_id=reason.id)
     assert err.value.errors[0].code == ErrorCode.INVALID_STATE
+
+
+async def test_scheduled_bulk_survives_a_redis_flush(tenant, sink, run_worker):
+    """Its chunk jobs gone, the sweeper wakes the messages one by one; they still leave as one
+    operation (the operation's switch to RUNNING), and all of them go."""
+    from core.redis import get_redis
+    from worker.jobs import sweep
+
+    apps = await _applications(tenant, 12)
+    op = await bulk.send_bulk_email(employee=tenant.employee, application_ids=[a.id for a in apps],
+                                    subject="Later", body="Text",
+                                    scheduled_at=delivery.now() + timedelta(seconds=1))
+    await get_redis().flushdb()
+    await asyncio.sleep(1.1)
+    assert await sweep({}) == 12
+    await run_worker()
+    await sink.wait_for(12)
+    await op.refresh_from_db()
+    assert (op.state, op.sent, op.queued) == (BulkOperationState.COMPLETED, 12, 0)
+    with pytest.raises(InputError):
+        await bulk.cancel_bulk_operation(employee=tenant.employee, bulk_id=op.id)
