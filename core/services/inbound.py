@@ -202,6 +202,21 @@ def choose_reply(
     return matching[0], ""
 
 
+async def _matching_reply(
+    interview_id: uuid.UUID, replies: Sequence[CalendarReply]
+) -> tuple[_InterviewContext | None, CalendarReply | None, str | None]:
+    """(the interview's context or None, the reply that may change it or None, why not)."""
+    ctx = await _interview_context(interview_id)
+    if ctx is None:
+        return None, None, "the interview no longer exists"
+    why = _why_not(ctx)
+    if why is not None:
+        return ctx, None, why
+    chosen, why = choose_reply(replies, uid=ctx.interview.uid,
+                               attendee=ctx.candidate.email or "", sequence=ctx.interview.sequence)
+    return ctx, chosen, why
+
+
 async def record_calendar_reply(
     *, interview_id: uuid.UUID, replies: Sequence[CalendarReply], copy: InboundCopy
 ) -> InboundResult:
@@ -213,15 +228,10 @@ async def record_calendar_reply(
     conditional on the interview's SEQUENCE and cancel flag, so a reschedule racing the
     reply makes it retry (InboundRetry → 451) instead of answering the wrong version.
     """
-    ctx = await _interview_context(interview_id)
+    ctx, chosen, why = await _matching_reply(interview_id, replies)
     if ctx is None:
         return await record_ignored(copy=copy, detail="the interview no longer exists")
     iv = ctx.interview
-    why = _why_not(ctx)
-    chosen = None
-    if why is None:
-        chosen, why = choose_reply(replies, uid=iv.uid, attendee=ctx.candidate.email or "",
-                                   sequence=iv.sequence)
     if chosen is None:
         return await record_ignored(copy=copy, detail=f"calendar reply ignored: {why}", **ctx.links)
     response = _RESPONSES.get(chosen.partstat.upper())
@@ -274,15 +284,10 @@ async def record_counter_proposal(
 ) -> InboundResult:
     """An iTIP COUNTER (the candidate proposes another time): a REPLY message for the
     recruiter, never an answer. The interview itself does not change."""
-    ctx = await _interview_context(interview_id)
+    ctx, chosen, why = await _matching_reply(interview_id, replies)
     if ctx is None:
         return await record_ignored(copy=copy, detail="the interview no longer exists")
     iv = ctx.interview
-    why = _why_not(ctx)
-    chosen = None
-    if why is None:
-        chosen, why = choose_reply(replies, uid=iv.uid, attendee=ctx.candidate.email or "",
-                                   sequence=iv.sequence)
     if chosen is None:
         return await record_ignored(copy=copy, detail=f"counter proposal ignored: {why}", **ctx.links)
     times = [p for p in proposals if p.uid.strip() == iv.uid] or list(proposals)
