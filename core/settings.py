@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     inbound_host: str = "127.0.0.1"
     inbound_port: int = 2525
     inbound_max_bytes: int = 30 * 1024 * 1024
+    # PEM certificate chain and key: when both are set the gateway offers STARTTLS.
+    inbound_tls_cert: Path | None = None
+    inbound_tls_key: Path | None = None
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_url: str | None = None

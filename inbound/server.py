@@ -12,11 +12,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 import weakref
 
 from aiosmtpd.smtp import SMTP
 
-from core.settings import get_settings
+from core.settings import SettingsError, get_settings
 from inbound.handler import InboundHandler
 
 log = logging.getLogger(__name__)
@@ -66,12 +67,29 @@ class Gateway:
         await asyncio.sleep(0)
 
 
+def _tls_context() -> ssl.SSLContext | None:
+    """The STARTTLS context from RECRUITMAIL_INBOUND_TLS_CERT/_KEY, or None (plain SMTP)."""
+    settings = get_settings()
+    if not settings.inbound_tls_cert and not settings.inbound_tls_key:
+        return None
+    if not (settings.inbound_tls_cert and settings.inbound_tls_key):
+        raise SettingsError("RECRUITMAIL_INBOUND_TLS_CERT and RECRUITMAIL_INBOUND_TLS_KEY "
+                            "go together")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        ctx.load_cert_chain(settings.inbound_tls_cert, settings.inbound_tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise SettingsError(f"RECRUITMAIL_INBOUND_TLS_CERT/_KEY: {exc}") from exc
+    return ctx
+
+
 async def start_server(host: str, port: int) -> Gateway:
     """Listen on host:port (0 = an ephemeral port) on the running loop."""
     settings = get_settings()
     loop = asyncio.get_running_loop()
     handler = InboundHandler(settings.inbound_domain)
     sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
+    tls = _tls_context()
 
     def factory() -> SMTP:
         smtp = GatewaySMTP(
@@ -81,6 +99,8 @@ async def start_server(host: str, port: int) -> Gateway:
             data_size_limit=settings.inbound_max_bytes,
             enable_SMTPUTF8=True,
             timeout=SESSION_TIMEOUT,
+            tls_context=tls,  # STARTTLS offered when configured; never required
+            require_starttls=False,
             loop=loop,
         )
         sessions.add(smtp)

@@ -108,8 +108,12 @@ def inbound(host: str | None, port: int | None) -> None:
 
     s = _settings()
     _logging("inbound")
-    asyncio.run(serve_forever(host or s.inbound_host,
-                              port if port is not None else s.inbound_port))
+    try:
+        asyncio.run(serve_forever(host or s.inbound_host,
+                                  port if port is not None else s.inbound_port))
+    except SettingsError as exc:
+        click.echo(f"recruitmail: {exc}", err=True)
+        sys.exit(2)
 
 
 @main.command("export-schema")
