@@ -4,7 +4,13 @@ from core.models.candidates import Application, Candidate, Position, RejectionRe
 from core.models.companies import ApiToken, Company, Employee
 from core.models.documents import Document, DocumentGrant
 from core.models.interviews import Interview
-from core.models.messages import BulkOperation, InboundEmail, Message, MessageEvent
+from core.models.messages import (
+    BulkOperation,
+    InboundEmail,
+    InboundReceipt,
+    Message,
+    MessageEvent,
+)
 from core.models.templates import EmailTemplate
 
 __all__ = [
@@ -18,6 +24,7 @@ __all__ = [
     "EmailTemplate",
     "Employee",
     "InboundEmail",
+    "InboundReceipt",
     "Interview",
     "Message",
     "MessageEvent",

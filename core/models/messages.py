@@ -159,3 +159,22 @@ class InboundEmail(Model):
 
     class Meta:
         table = "inbound_email"
+
+
+class InboundReceipt(Model):
+    """One row per candidate reply received, keyed by a hash of its Message-ID, so the same
+    mail arriving twice at once (a sender retrying) is stored once: the database decides."""
+
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    candidate: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Candidate", related_name="inbound_receipts", on_delete=fields.CASCADE
+    )
+    # sha256 of the Message-ID: no readable personal data is kept here.
+    key = fields.CharField(max_length=64)
+    received_at = fields.DatetimeField(auto_now_add=True)
+
+    candidate_id: uuid.UUID
+
+    class Meta:
+        table = "inbound_receipt"
+        unique_together = (("candidate", "key"),)

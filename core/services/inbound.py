@@ -8,6 +8,7 @@ idempotent where a sender may deliver the same mail twice (a lost "250" makes it
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import uuid
@@ -16,10 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from core import events
-from core.models import Application, Candidate, InboundEmail, Interview, Message
+from core.models import Application, Candidate, InboundEmail, InboundReceipt, Interview, Message
 from core.models.enums import (
     AttendeeResponse,
     InboundOutcome,
@@ -309,6 +311,10 @@ async def record_counter_proposal(
     )
 
 
+def _receipt_key(rfc_message_id: str) -> str:
+    return hashlib.sha256(rfc_message_id.strip().encode()).hexdigest()
+
+
 async def record_reply_message(
     *,
     company_id: uuid.UUID,
@@ -368,15 +374,28 @@ async def record_reply_message(
             detail += f" with {len(staged)} attachment(s)"
         if notes:
             detail += "; " + "; ".join(notes)
-        async with in_transaction():
-            await msg.save(force_create=True)
-            docs = await create_documents(staged, company_id=company_id, candidate_id=candidate_id,
-                                          uploaded_by=None)
-            if docs:
-                await msg.attachments.add(*docs)
-            transitions = await delivery.record_created([msg])
-            row = await store_inbound_copy(copy=copy, outcome=outcome, detail=detail,
-                                           message_id=msg.id, **links)
+        try:
+            async with in_transaction():
+                # The unique receipt makes a twin arriving at the same moment fail here.
+                await InboundReceipt.create(candidate_id=candidate_id,
+                                            key=_receipt_key(rfc_message_id))
+                await msg.save(force_create=True)
+                docs = await create_documents(staged, company_id=company_id,
+                                              candidate_id=candidate_id, uploaded_by=None)
+                if docs:
+                    await msg.attachments.add(*docs)
+                transitions = await delivery.record_created([msg])
+                row = await store_inbound_copy(copy=copy, outcome=outcome, detail=detail,
+                                               message_id=msg.id, **links)
+        except IntegrityError:
+            discard_all(staged)
+            twin = await Message.filter(
+                company_id=company_id, candidate_id=candidate_id,
+                direction=MessageDirection.INBOUND, rfc_message_id=msg.rfc_message_id).first()
+            return await record_ignored(
+                copy=copy, detail="duplicate of a reply recorded at the same moment"
+                + (f" as message {twin.id}" if twin else ""),
+                message_id=twin.id if twin else None, **links)
     except BaseException:
         discard_all(staged)
         raise
