@@ -75,6 +75,3 @@ async def migrate(database_url: str | None = None) -> None:
     await Tortoise.close_connections()
 
 
-def is_postgres() -> bool:
-    conn = Tortoise.get_connection("default")
-    return conn.capabilities.dialect == "postgres"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -36,11 +36,3 @@ class InputError(Exception):
         super().__init__("; ".join(e.message for e in self.errors))
 
 
-def field_path(*parts: object) -> tuple[str, ...]:
-    return tuple(str(p) for p in parts)
-
-
-def raise_if(errors: Iterable[FieldError]) -> None:
-    errs = list(errors)
-    if errs:
-        raise InputError(errs)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
 from datetime import datetime
 
 from core.redis import get_arq, key
@@ -32,11 +31,6 @@ async def enqueue_send(message_id: uuid.UUID, *, at: datetime | None = None) -> 
         log.warning("enqueue of message %s failed; the sweeper will pick it up", message_id,
                     exc_info=True)
         return False
-
-
-async def enqueue_many(message_ids: Iterable[uuid.UUID], *, at: datetime | None = None) -> None:
-    for mid in message_ids:
-        await enqueue_send(mid, at=at)
 
 
 async def enqueue_batch(batch_id: str, message_ids: list[uuid.UUID], *,

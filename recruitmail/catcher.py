@@ -46,8 +46,3 @@ async def start_catcher(folder: Path, host: str = "127.0.0.1", port: int = 1025)
     )
 
 
-def list_mails(folder: Path) -> list[dict[str, Any]]:
-    index = folder / "index.jsonl"
-    if not index.exists():
-        return []
-    return [json.loads(line) for line in index.read_text().splitlines() if line.strip()]

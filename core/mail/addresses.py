@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from email.headerregistry import Address
-from email.utils import formataddr
 
 # Practical RFC 5321 mailbox: dot-atom local part (or a quoted one is refused: no real
 # candidate needs it), a domain of LDH labels. Internationalised domains are allowed as
@@ -27,12 +26,6 @@ def normalize_address(value: str | None) -> str | None:
     if len(local) > 64:
         return None
     return f"{local}@{domain.lower()}"
-
-
-def format_mailbox(name: str | None, address: str) -> str:
-    """A From/To header value; the name is encoded, never able to inject headers."""
-    clean = " ".join((name or "").split())
-    return formataddr((clean, address)) if clean else address
 
 
 def header_address(name: str | None, address: str) -> Address:

@@ -135,7 +135,7 @@ async def _render_all(
         if errors:
             return errors
     assert subject is not None and body is not None
-    plan.documents = messaging._unique_docs([*template_docs, *plan.documents])
+    plan.documents = messaging.unique_documents([*template_docs, *plan.documents])
     cands, positions = await _related([a for _, a in found])
     for index, app in found:
         cand = cands[app.candidate_id]
@@ -368,14 +368,6 @@ async def reject_applications(
             raise
         return existing
     return bulk
-
-
-async def create_rejection_reason(*, employee: Employee, label: str) -> RejectionReason:
-    label = " ".join((label or "").split())
-    if not label or len(label) > 200:
-        raise InputError(FieldError(ErrorCode.INVALID_INPUT, "A label of 1 to 200 characters.",
-                                    ("label",)))
-    return await RejectionReason.create(company_id=employee.company_id, label=label)
 
 
 async def after_rejection_sent(messages: Sequence[Message]) -> int:

@@ -8,6 +8,8 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from core.blobs import BlobWriter, delete_blob
@@ -111,6 +113,15 @@ async def can_access(employee: Employee, doc: Document,
     if grant is None:
         return False
     return level == DocumentAccessLevel.VIEW or grant.level == DocumentAccessLevel.EDIT
+
+
+def visible_query(qs: QuerySet[Document], employee: Employee) -> QuerySet[Document]:
+    """The same rule as can_access, as a query: the company's unrestricted documents, plus
+    restricted ones granted to the employee; admins see all."""
+    qs = qs.filter(company_id=employee.company_id)
+    if employee.is_admin:
+        return qs
+    return qs.filter(Q(restricted=False) | Q(grants__employee_id=employee.id)).distinct()
 
 
 async def visible_documents(employee: Employee, docs: Sequence[Document]) -> list[Document]:

@@ -17,7 +17,6 @@ from core.mail.addresses import normalize_address
 from core.mail.details import with_signature
 from core.models import Application, Candidate, Company, Document, Employee, Message
 from core.models.enums import MessageDirection, MessageKind, MessageStatus, SenderNameMode
-from core.security import signed_address
 from core.services import delivery
 from core.services.documents import StagedFile, create_documents, discard_all
 from core.settings import get_settings
@@ -183,14 +182,6 @@ def message_values(draft: Draft, at: datetime | None = None) -> dict[str, Any]:
 def new_message(draft: Draft) -> Message:
     """An unsaved outbox row for the draft."""
     return Message(**message_values(draft))
-
-
-def reply_to_address(message_id: uuid.UUID) -> str:
-    return signed_address("r", message_id)
-
-
-def bounce_address(message_id: uuid.UUID) -> str:
-    return signed_address("b", message_id)
 
 
 async def store_and_wake(
@@ -393,13 +384,13 @@ async def send_message(
         bcc=env.bcc,
         scheduled_at=env.when,
         idempotency_key=idempotency_key,
-        documents=_unique_docs([*template_docs, *env.documents]),
+        documents=unique_documents([*template_docs, *env.documents]),
         new_files=list(new_files),
     )
     return await store_one(draft)
 
 
-def _unique_docs(docs: Sequence[Document]) -> list[Document]:
+def unique_documents(docs: Sequence[Document]) -> list[Document]:
     seen: set[uuid.UUID] = set()
     out = []
     for d in docs:

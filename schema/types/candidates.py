@@ -60,11 +60,12 @@ class Candidate(Node):
     async def documents(
         self, info: Info
     ) -> list[Annotated["Document", strawberry.lazy("schema.types.documents")]]:
-        from schema.types.documents import Document, visible_documents
+        from core.services.documents import visible_query
+        from schema.types.documents import Document
 
         qs = models.Document.filter(company_id=info.context.company_id,
                                     candidate_id=self.row.id)
-        rows = await visible_documents(qs, info.context.viewer).order_by("created_at", "id")
+        rows = await visible_query(qs, info.context.viewer).order_by("created_at", "id")
         return [Document.from_row(r) for r in rows]
 
 

@@ -5,10 +5,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
 from core import models
+from core.services.documents import visible_documents, visible_query
 from schema.context import Info
 from schema.enums import DocumentAccessLevel
 from schema.relay import Node, gid, node_resolver
@@ -18,20 +18,10 @@ if TYPE_CHECKING:
     from schema.types.candidates import Candidate
 
 
-def visible_documents(qs: QuerySet[models.Document],
-                      viewer: models.Employee) -> QuerySet[models.Document]:
-    """Unrestricted documents, plus restricted ones granted to the viewer; admins see all."""
-    if viewer.is_admin:
-        return qs
-    return qs.filter(Q(restricted=False) | Q(grants__employee_id=viewer.id)).distinct()
-
-
 async def only_visible(docs: list[models.Document],
                        viewer: models.Employee) -> list[models.Document]:
-    """visible_documents() for rows already loaded (one query for the viewer's grants)."""
-    from core.services.documents import visible_documents as visible
-
-    return await visible(viewer, docs)
+    """Rows already loaded, filtered by the access rule of core.services.documents."""
+    return await visible_documents(viewer, docs)
 
 
 def download_path(document_id: uuid.UUID) -> str:
@@ -89,8 +79,7 @@ class Document(Node):
 
 
 async def load_documents(info: Info, qs: QuerySet[models.Document]) -> list[Document]:
-    rows = await visible_documents(qs.filter(company_id=info.context.company_id),
-                                   info.context.viewer).order_by("created_at", "id")
+    rows = await visible_query(qs, info.context.viewer).order_by("created_at", "id")
     return [Document.from_row(r) for r in rows]
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from core.errors import ErrorCode, InputError
-from core.models import Application, BulkOperation, Candidate, Message, Position
+from core.models import Application, BulkOperation, Candidate, Message, Position, RejectionReason
 from core.models.enums import (
     ApplicationStatus,
     BulkOperationState,
@@ -113,7 +113,7 @@ async def test_scheduled_bulk_goes_out_on_time(tenant, sink, run_worker):
 
 async def test_reject_with_email(tenant, sink, run_worker):
     apps = await _applications(tenant, 8)
-    reason = await bulk.create_rejection_reason(employee=tenant.employee, label="Position filled")
+    reason = await RejectionReason.create(company_id=tenant.company.id, label="Position filled")
     tpl = await _template(tenant, TemplateKind.REJECTION,
                           body="Dear {{ candidate.first_name }}, {{ rejection.reason }}.")
     op = await bulk.reject_applications(
