@@ -29,5 +29,9 @@ def normalize_address(value: str | None) -> str | None:
 
 
 def header_address(name: str | None, address: str) -> Address:
+    """A mailbox for a header; runs of spaces in the name become one. A line break in the
+    name or address is refused (ValueError), never folded away."""
+    if any(c in (name or "") + address for c in "\r\n"):
+        raise ValueError("Header values may not contain linefeed or carriage return characters")
     local, _, domain = address.rpartition("@")
     return Address(display_name=" ".join((name or "").split()), username=local, domain=domain)
