@@ -39,7 +39,7 @@ def _text(rng: random.Random, lines: int) -> str:
 
 def _row(rng: random.Random) -> Any:
     created = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randint(0, 10**8))
-    subject = " ".join(rng.choice(WORDS + ["Your", "application", "Interview"])
+    subject = " ".join(rng.choice([*WORDS, "Your", "application", "Interview"])
                        for _ in range(rng.randint(1, 25))).replace("\t", " ")
     return SimpleNamespace(
         id=uuid.UUID(int=rng.getrandbits(128)),
