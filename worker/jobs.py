@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from arq import Retry
@@ -73,7 +74,21 @@ async def deliver(ctx: dict[str, Any], message_id: uuid.UUID) -> MessageStatus |
     return moved.status if moved else None
 
 
-async def _send(ctx: dict[str, Any], msg: Message, company: Company, docs: list[Document],
+async def _attachments_of(message_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Document]]:
+    """The attached documents of a chunk's messages (one join; most chunks have none)."""
+    pairs = await Message.filter(id__in=message_ids, attachments__id__isnull=False).values_list(
+        "id", "attachments__id")
+    if not pairs:
+        return {}
+    docs = {d.id: d for d in await Document.filter(id__in=list({d for _, d in pairs}))}
+    out: dict[uuid.UUID, list[Document]] = {}
+    for mid, did in pairs:
+        out.setdefault(mid, []).append(docs[did])
+    return out
+
+
+async def _send(ctx: dict[str, Any], msg: Message | delivery.Outgoing, company: Company,
+                docs: list[Document],
                 blobs: dict[str, bytes]) -> SendResult:
     """Build the mail of a claimed message and hand it to its SMTP server."""
     try:
@@ -100,13 +115,14 @@ async def _release_on_stop(message_ids: list[uuid.UUID]) -> None:
                       len(message_ids))
 
 
-async def _record_failure(msg: Message, result: SendResult) -> Message | None:
+async def _record_failure(msg: Message | delivery.Outgoing,
+                          result: SendResult) -> Message | None:
     if result.outcome == Outcome.PERMANENT:
         return await delivery.mark_failed(msg.id, error=result.detail)
     return await delivery.mark_retry(msg.id, error=result.detail)
 
 
-async def after_sent(messages: list[Message]) -> None:
+async def after_sent(messages: Sequence[Message | delivery.Outgoing]) -> None:
     """What waits on a message reaching SENT: anonymisation after a rejection email."""
     from core.services.bulk import after_rejection_sent
 
@@ -128,7 +144,6 @@ async def send_batch(ctx: dict[str, Any], message_ids: list[str]) -> int:
     """Send a chunk: one claim, concurrent sends over the pooled connections, one write for
     all that were accepted. Messages that must wait (backoff, lease) get their own job."""
     ids = [uuid.UUID(m) for m in message_ids]
-    await delivery.release_due_bulk(ids)
     token, claimed = await delivery.claim_many(ids)
     claimed_ids = {m.id for m in claimed}
     for mid in ids:
@@ -137,13 +152,12 @@ async def send_batch(ctx: dict[str, Any], message_ids: list[str]) -> int:
     if not claimed:
         return 0
     companies = {c.id: c for c in await Company.filter(id__in=list({m.company_id for m in claimed}))}
-    with_docs = {m.id: list(m.attachments) for m in await Message.filter(
-        id__in=list(claimed_ids)).prefetch_related("attachments")}
+    with_docs = await _attachments_of(list(claimed_ids))
     blobs: dict[str, bytes] = {}
     # A mail is built only when a connection can take it: memory stays flat in the chunk size.
     slots = asyncio.Semaphore(get_settings().smtp_connections_per_server)
 
-    async def send_one(m: Message) -> SendResult:
+    async def send_one(m: delivery.Outgoing) -> SendResult:
         async with slots:
             return await _send(ctx, m, companies[m.company_id], with_docs.get(m.id, []), blobs)
 

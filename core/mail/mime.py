@@ -26,11 +26,18 @@ from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING, TypeAlias
 
 from core.mail.addresses import header_address
 from core.mail.details import text_to_html
 from core.models import Message
 from core.security import signed_address
+
+if TYPE_CHECKING:
+    from core.services.delivery import Outgoing
+
+# An outbox row: the ORM object, or the plain record a worker reads for a chunk.
+OutboxRow: TypeAlias = "Message | Outgoing"
 
 
 class _CachingHeaderRegistry(HeaderRegistry):
@@ -88,7 +95,7 @@ class Envelope:
         return parsed
 
 
-def build_email(msg: Message, attachments: list[Attachment] | None = None) -> Envelope:
+def build_email(msg: OutboxRow, attachments: list[Attachment] | None = None) -> Envelope:
     """The MIME message and SMTP envelope of an outbox row. Bcc only on the envelope."""
     recipients = [*msg.to_addrs, *msg.cc_addrs, *msg.bcc_addrs]
     mail_from = signed_address("b", msg.id)
@@ -99,7 +106,7 @@ def build_email(msg: Message, attachments: list[Attachment] | None = None) -> En
                     message=email_message(msg, attachments))
 
 
-def email_message(msg: Message, attachments: list[Attachment] | None = None) -> EmailMessage:
+def email_message(msg: OutboxRow, attachments: list[Attachment] | None = None) -> EmailMessage:
     """The outbox row as a stdlib EmailMessage (any shape: calendar parts, attachments)."""
     em = EmailMessage(policy=SMTP_POLICY)
     em["From"] = _address_header("From", msg.from_name, msg.from_address)
@@ -147,7 +154,7 @@ _PLAIN = re.compile(r"[!-~]+(?: [!-~]+)*")
 # A display name the stdlib writes without quotes or encoding.
 _PLAIN_PHRASE = re.compile(r"[A-Za-z0-9'_-]+(?: [A-Za-z0-9'_-]+)*")
 _PLAIN_ADDR = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
-_MAX_LINE = SMTP_POLICY.max_line_length  # 78
+_MAX_LINE: int = SMTP_POLICY.max_line_length or 78
 _CRLF = "\r\n"
 
 
@@ -224,7 +231,7 @@ _TEXT_HEADERS = {
 }
 
 
-def alternative_bytes(msg: Message) -> bytes:
+def alternative_bytes(msg: OutboxRow) -> bytes:
     """The text + HTML mail of an outbox row as 7-bit bytes with CRLF line ends."""
     lines = [_address_line("From", ((msg.from_name, msg.from_address),)),
              _address_line("To", tuple((None, a) for a in msg.to_addrs))]

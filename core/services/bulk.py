@@ -370,7 +370,7 @@ async def reject_applications(
     return bulk
 
 
-async def after_rejection_sent(messages: Sequence[Message]) -> int:
+async def after_rejection_sent(messages: Sequence[Message | delivery.Outgoing]) -> int:
     """Anonymise the candidates whose rejection email (of an operation asking for it) was
     just SENT. Called by the worker after the SENT write."""
     rejections = [m for m in messages if m.kind == MessageKind.REJECTION and m.bulk_operation_id]

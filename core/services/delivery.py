@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tortoise import connections
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from core import events
 from core.models import BulkOperation, Message, MessageEvent
-from core.models.enums import BulkOperationState, MessageStatus
+from core.models.enums import BulkOperationState, MessageKind, MessageStatus
 from core.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -77,18 +78,26 @@ async def _record(transitions: Sequence[Transition]) -> None:
     """Write the events (and bulk counters) for transitions; runs inside the caller's tx."""
     if not transitions:
         return
-    await MessageEvent.bulk_create(
-        [
-            MessageEvent(
-                message_id=t.message_id,
-                status=t.status,
-                previous_status=t.previous,
-                at=t.at,
-                detail=t.detail,
-            )
-            for t in transitions
-        ]
-    )
+    conn = connections.get("default")
+    if len(transitions) > 1 and conn.capabilities.dialect == "postgres":
+        # A chunk's events in one COPY instead of a statement per row.
+        await conn._connection.copy_records_to_table(  # type: ignore[attr-defined]
+            "message_event", columns=["message_id", "status", "previous_status", "at", "detail"],
+            records=[(t.message_id, t.status.value, t.previous.value if t.previous else None,
+                      t.at, t.detail) for t in transitions])
+    else:
+        await MessageEvent.bulk_create(
+            [
+                MessageEvent(
+                    message_id=t.message_id,
+                    status=t.status,
+                    previous_status=t.previous,
+                    at=t.at,
+                    detail=t.detail,
+                )
+                for t in transitions
+            ]
+        )
     per_bulk: dict[uuid.UUID, dict[str, int]] = {}
     for t in transitions:
         if t.bulk_operation_id is None:
@@ -322,14 +331,46 @@ async def cancel_scheduled(message_id: uuid.UUID) -> Message | None:
 # --- chunked transitions (bulk sending) ------------------------------------------------------
 
 
-async def claim_many(message_ids: Sequence[uuid.UUID]) -> tuple[str, list[Message]]:
-    """Claim every claimable message of a chunk with one UPDATE; returns (token, claimed)."""
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """What the worker needs of a claimed message to build and send it (read without
+    building ORM objects: for a chunk that was a tenth of the worker's CPU)."""
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+    candidate_id: uuid.UUID
+    bulk_operation_id: uuid.UUID | None
+    kind: MessageKind
+    from_name: str
+    from_address: str
+    to_addrs: list[str]
+    cc_addrs: list[str]
+    bcc_addrs: list[str]
+    subject: str
+    body: str
+    body_html: str | None
+    ics: str | None
+    ics_method: str | None
+    rfc_message_id: str
+    in_reply_to: str | None
+    created_at: datetime
+
+
+OUTGOING_FIELDS = tuple(Outgoing.__dataclass_fields__)
+
+
+async def claim_many(message_ids: Sequence[uuid.UUID]) -> tuple[str, list[Outgoing]]:
+    """Claim every claimable message of a chunk with one UPDATE; returns (token, claimed).
+    Due scheduled messages of an operation are released first (for the whole operation)."""
     s = get_settings()
     at = now()
     token = uuid.uuid4().hex
     ids = list(message_ids)
-    async with in_transaction():
+    # The status before the claim is only for the event's words (a lease that expired).
+    before = dict(await Message.filter(id__in=ids).values_list("id", "status"))  # type: ignore[arg-type]
+    if S.SCHEDULED in before.values() and await release_due_bulk(ids):
         before = dict(await Message.filter(id__in=ids).values_list("id", "status"))  # type: ignore[arg-type]
+    async with in_transaction():
         await Message.filter(
             Q(id__in=ids)
             & (
@@ -338,7 +379,8 @@ async def claim_many(message_ids: Sequence[uuid.UUID]) -> tuple[str, list[Messag
             )
         ).update(status=S.SENDING, lease_until=at + timedelta(seconds=s.lease_seconds),
                  attempts=F("attempts") + 1, claim_token=token, updated_at=at)
-        claimed = await Message.filter(claim_token=token, status=S.SENDING)
+        claimed = [Outgoing(**row) for row in await Message.filter(
+            id__in=ids, claim_token=token, status=S.SENDING).values(*OUTGOING_FIELDS)]
         transitions = [
             Transition(m.id, m.company_id, m.candidate_id, m.bulk_operation_id,
                        before.get(m.id), S.SENDING, at,
@@ -359,14 +401,15 @@ async def mark_sent_many(token: str, sent: Sequence[tuple[uuid.UUID, str]]) -> i
     ids = [mid for mid, _ in sent]
     details = dict(sent)
     async with in_transaction():
-        rows = await Message.filter(id__in=ids, status=S.SENDING, claim_token=token)
-        await Message.filter(id__in=[m.id for m in rows], status=S.SENDING,
+        rows = await Message.filter(id__in=ids, status=S.SENDING, claim_token=token).values_list(
+            "id", "company_id", "candidate_id", "bulk_operation_id")
+        await Message.filter(id__in=[r[0] for r in rows], status=S.SENDING,
                              claim_token=token).update(
             status=S.SENT, sent_at=at, lease_until=None, error=None, updated_at=at)
         transitions = [
-            Transition(m.id, m.company_id, m.candidate_id, m.bulk_operation_id, S.SENDING, S.SENT,
-                       at, details.get(m.id))
-            for m in rows
+            Transition(mid, company_id, candidate_id, bulk_id, S.SENDING, S.SENT,
+                       at, details.get(mid))
+            for mid, company_id, candidate_id, bulk_id in rows
         ]
         await _record(transitions)
     await _publish(transitions)

@@ -547,3 +547,29 @@ async def test_cancel_running_or_completed_operation_is_refused(
     data = (await api.gql(tenant, BULK, id=op["id"]))["bulkOperation"]
     assert (data["state"], data["sent"]) == ("COMPLETED", 5)
     assert {e["node"]["status"] for e in data["messages"]["edges"]} == {"SENT"}
+
+
+async def test_bulk_email_with_an_upload_carries_it_in_every_mail(api, tenant, sink, run_worker):
+    from tests.support.api import upload
+
+    applicants = await _applicants(tenant, 4, first="Att", email="att")
+    pdf = b"%PDF-1.4\n" + bytes(range(256)) * 40
+    body = await upload(api, SEND_BULK, {"input": {
+        "applicationIds": [a.app_gid for a in applicants],
+        "subject": "Documents for {{ candidate.first_name }}",
+        "body": "Hello {{ candidate.first_name }}, see the attachment.", "attachments": [None]}},
+        {"variables.input.attachments.0": ("brochure.pdf", pdf, "application/pdf")},
+        token=tenant.token)
+    out = body["data"]["sendBulkEmail"]
+    assert out["errors"] == [], out
+    await run_worker()
+    await sink.wait_for(4)
+    by_rcpt = {m.rcpt_tos[0]: m.message for m in sink.received}
+    for a in applicants:
+        mail = by_rcpt[a.email]
+        assert mail["Subject"] == f"Documents for {a.first}"
+        text = mail.get_body(("plain",)).get_content()
+        assert text.startswith(f"Hello {a.first}, see the attachment.")
+        [att] = list(mail.iter_attachments())
+        assert att.get_filename() == "brochure.pdf"
+        assert att.get_content() == pdf
