@@ -7,13 +7,14 @@ go in with bulk inserts in one transaction, and the worker is woken per chunk.
 
 from __future__ import annotations
 
-import json
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from tortoise import Tortoise
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -47,6 +48,7 @@ from core.services.documents import StagedFile, create_documents, discard_all, r
 
 MAX_RECIPIENTS = 50_000
 CHUNK = 100
+WAKE_CONCURRENCY = 8
 INSERT_BATCH = 2_000
 MESSAGE_COLUMNS = [
     "id", "company_id", "candidate_id", "application_id", "interview_id", "bulk_operation_id",
@@ -186,7 +188,7 @@ async def _insert_messages_pg(conn: Any, plan: Plan) -> tuple[list[uuid.UUID],
     for d in plan.drafts:
         v = messaging.message_values(d, at)
         for k in ("to_addrs", "cc_addrs", "bcc_addrs"):
-            v[k] = json.dumps(v[k])
+            v[k] = orjson.dumps(v[k]).decode() if v[k] else "[]"
         for k in ("kind", "direction", "status"):
             v[k] = v[k].value
         rows.append(tuple(v[c] for c in MESSAGE_COLUMNS))
@@ -240,8 +242,12 @@ async def _store(plan: Plan, bulk: BulkOperation, *, new_files: Sequence[StagedF
 async def wake(bulk: BulkOperation, message_ids: Sequence[uuid.UUID]) -> None:
     """Enqueue the operation's messages in chunks (one job per chunk)."""
     ids = list(message_ids)
-    for k, start in enumerate(range(0, len(ids), CHUNK)):
-        await queue.enqueue_batch(f"{bulk.id}:{k}", ids[start:start + CHUNK], at=bulk.scheduled_at)
+    chunks = [(k, ids[start:start + CHUNK]) for k, start in enumerate(range(0, len(ids), CHUNK))]
+    # A few enqueues at a time (each is a Redis transaction): the first chunks reach the
+    # workers while the rest are still being enqueued, in order.
+    for group in range(0, len(chunks), WAKE_CONCURRENCY):
+        await asyncio.gather(*(queue.enqueue_batch(f"{bulk.id}:{k}", chunk, at=bulk.scheduled_at)
+                               for k, chunk in chunks[group:group + WAKE_CONCURRENCY]))
 
 
 def _new_bulk(bulk_id: uuid.UUID, plan: Plan, kind: BulkOperationKind, when: datetime | None,
