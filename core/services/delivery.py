@@ -47,8 +47,8 @@ class Transition:
             "message_id": self.message_id,
             "candidate_id": self.candidate_id,
             "bulk_operation_id": self.bulk_operation_id,
-            "previous": self.previous.value if self.previous else None,
-            "status": self.status.value,
+            "previous": self.previous,  # StrEnum: encoded as its value
+            "status": self.status,
             "at": self.at,
             "detail": self.detail,
         }

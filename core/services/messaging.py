@@ -138,10 +138,11 @@ def sender_identity(company: Company, sender: Employee | None) -> tuple[str, str
     return sender.name, address
 
 
-def message_values(draft: Draft, at: datetime | None = None) -> dict[str, Any]:
+def message_values(draft: Draft, at: datetime | None = None,
+                   mid: uuid.UUID | None = None) -> dict[str, Any]:
     """The column values of a new outbox row for the draft (status SCHEDULED or QUEUED)."""
     from_name, from_address = sender_identity(draft.company, draft.sender)
-    mid = uuid.uuid4()
+    mid = mid or uuid.uuid4()
     at = at or delivery.now()
     return {
         "id": mid,

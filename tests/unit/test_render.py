@@ -355,3 +355,32 @@ def test_with_signature() -> None:
     assert with_signature("Hello", None) == "Hello"
     assert with_signature("Hello", "  ") == "Hello"
     assert with_signature("Hello", "-- \nAda\r\n") == "Hello\n\n-- \nAda"
+
+
+@pytest.mark.parametrize("body", [
+    "Hi {{ candidate.first_name }},\n\nsee you.\n",
+    "{{candidate.first_name}}{{ candidate.last_name }}",
+    "  lead {{- candidate.first_name -}}  trail \n\n",
+    "{% raw %}{{ not.a.placeholder }}{% endraw %} {{ company.name }}",
+    "{# comment #}Dear {{ candidate.full_name }}\r\nbye\r\n",
+    "{{ candidate.email }} and {{ position.title }} and {{ interview.details }}",
+    "no placeholders at all\n",
+    "",
+    "{{ candidate.first_name | upper }} {% if position.title %}x{% endif %}",
+    "{{ position.title | default('a job') }}",
+])
+@pytest.mark.parametrize("context", ["full", "no_position", "no_email"])
+def test_text_only_templates_render_as_jinja_renders_them(body: str, context: str) -> None:
+    import core.mail.render as r
+
+    c = {"full": ctx(), "no_position": ctx(position=None),
+         "no_email": ctx(candidate=replace(NINA, email=None))}[context]
+    compiled = r._compile(body.replace("\r\n", "\n"), "body")
+    values = r._values(c)
+    fast_sink: list[str] = []
+    fast = r._run(compiled, values, fast_sink)
+    slow_sink: list[str] = []
+    jinja = r._run(replace(compiled, segments=None), values, slow_sink)
+    assert (fast, fast_sink) == (jinja, slow_sink)
+    if "|" not in body and "{%" not in body.replace("{% raw %}", "").replace("{% endraw %}", ""):
+        assert compiled.segments is not None  # the plain ones take the join
