@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from tortoise import connections
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
@@ -359,38 +360,79 @@ class Outgoing:
 OUTGOING_FIELDS = tuple(Outgoing.__dataclass_fields__)
 
 
+# PostgreSQL: the claim and the rows it took in one statement (the status before the
+# claim comes from the statement's snapshot; it only words the event of a lease that
+# expired). SQLite takes the ORM path below.
+_CLAIM_PG = (
+    "UPDATE message AS m SET status = 'SENDING', lease_until = $2, attempts = m.attempts + 1,"
+    " claim_token = $3, updated_at = $4"
+    " FROM (SELECT id, status FROM message WHERE id = ANY($1::uuid[])) AS old"
+    " WHERE m.id = old.id AND ((m.status = 'QUEUED' AND (m.next_attempt_at IS NULL"
+    " OR m.next_attempt_at <= $4)) OR (m.status = 'SENDING' AND m.lease_until < $4))"
+    " RETURNING old.status AS previous, " + ", ".join(f"m.{f}" for f in OUTGOING_FIELDS))
+_MARK_SENT_PG = (
+    "UPDATE message SET status = 'SENT', sent_at = $2, lease_until = NULL, error = NULL,"
+    " updated_at = $2 WHERE id = ANY($1::uuid[]) AND status = 'SENDING' AND claim_token = $3"
+    " RETURNING id, company_id, candidate_id, bulk_operation_id")
+_LEASE_EXPIRED = "lease expired; sending again with the same Message-ID"
+
+
+def _json_list(value: Any) -> list[str]:
+    return value if isinstance(value, list) else orjson.loads(value)
+
+
+def _outgoing_pg(row: dict[str, Any]) -> Outgoing:
+    return Outgoing(**{**{f: row[f] for f in OUTGOING_FIELDS}, "kind": MessageKind(row["kind"]),
+                       "to_addrs": _json_list(row["to_addrs"]),
+                       "cc_addrs": _json_list(row["cc_addrs"]),
+                       "bcc_addrs": _json_list(row["bcc_addrs"])})
+
+
 async def claim_many(message_ids: Sequence[uuid.UUID]) -> tuple[str, list[Outgoing]]:
     """Claim every claimable message of a chunk with one UPDATE; returns (token, claimed).
-    Due scheduled messages of an operation are released first (for the whole operation)."""
-    s = get_settings()
-    at = now()
+    Due scheduled messages of an operation are released (for the whole operation) and
+    claimed too."""
     token = uuid.uuid4().hex
     ids = list(message_ids)
-    # The status before the claim is only for the event's words (a lease that expired).
-    before = dict(await Message.filter(id__in=ids).values_list("id", "status"))  # type: ignore[arg-type]
-    if S.SCHEDULED in before.values() and await release_due_bulk(ids):
-        before = dict(await Message.filter(id__in=ids).values_list("id", "status"))  # type: ignore[arg-type]
-    async with in_transaction():
-        await Message.filter(
-            Q(id__in=ids)
-            & (
-                (Q(status=S.QUEUED) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=at)))
-                | (Q(status=S.SENDING) & Q(lease_until__lt=at))
-            )
-        ).update(status=S.SENDING, lease_until=at + timedelta(seconds=s.lease_seconds),
-                 attempts=F("attempts") + 1, claim_token=token, updated_at=at)
-        claimed = [Outgoing(**row) for row in await Message.filter(
-            id__in=ids, claim_token=token, status=S.SENDING).values(*OUTGOING_FIELDS)]
+    claimed = await _claim(ids, token)
+    if len(claimed) < len(ids):
+        taken = {m.id for m in claimed}
+        rest = [i for i in ids if i not in taken]
+        if await release_due_bulk(rest):
+            claimed += await _claim(rest, token)
+    return token, claimed
+
+
+async def _claim(ids: list[uuid.UUID], token: str) -> list[Outgoing]:
+    at = now()
+    lease = at + timedelta(seconds=get_settings().lease_seconds)
+    async with in_transaction() as conn:
+        if conn.capabilities.dialect == "postgres":
+            rows = await conn.execute_query_dict(_CLAIM_PG, [ids, lease, token, at])
+            before = {r["id"]: S(r["previous"]) for r in rows}
+            claimed = [_outgoing_pg(r) for r in rows]
+        else:
+            before = dict(await Message.filter(id__in=ids).values_list("id", "status"))  # type: ignore[arg-type]
+            await Message.filter(
+                Q(id__in=ids)
+                & (
+                    (Q(status=S.QUEUED)
+                     & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=at)))
+                    | (Q(status=S.SENDING) & Q(lease_until__lt=at))
+                )
+            ).update(status=S.SENDING, lease_until=lease, attempts=F("attempts") + 1,
+                     claim_token=token, updated_at=at)
+            claimed = [Outgoing(**row) for row in await Message.filter(
+                id__in=ids, claim_token=token, status=S.SENDING).values(*OUTGOING_FIELDS)]
         transitions = [
             Transition(m.id, m.company_id, m.candidate_id, m.bulk_operation_id,
                        before.get(m.id), S.SENDING, at,
-                       "lease expired; sending again with the same Message-ID"
-                       if before.get(m.id) == S.SENDING else None)
+                       _LEASE_EXPIRED if before.get(m.id) == S.SENDING else None)
             for m in claimed
         ]
         await _record(transitions)
     await _publish([t for t in transitions if t.previous != S.SENDING])
-    return token, claimed
+    return claimed
 
 
 async def mark_sent_many(token: str, sent: Sequence[tuple[uuid.UUID, str]]) -> int:
@@ -400,12 +442,18 @@ async def mark_sent_many(token: str, sent: Sequence[tuple[uuid.UUID, str]]) -> i
     at = now()
     ids = [mid for mid, _ in sent]
     details = dict(sent)
-    async with in_transaction():
-        rows = await Message.filter(id__in=ids, status=S.SENDING, claim_token=token).values_list(
-            "id", "company_id", "candidate_id", "bulk_operation_id")
-        await Message.filter(id__in=[r[0] for r in rows], status=S.SENDING,
-                             claim_token=token).update(
-            status=S.SENT, sent_at=at, lease_until=None, error=None, updated_at=at)
+    async with in_transaction() as conn:
+        rows: list[tuple[Any, Any, Any, Any]]
+        if conn.capabilities.dialect == "postgres":
+            rows = [(r["id"], r["company_id"], r["candidate_id"], r["bulk_operation_id"])
+                    for r in await conn.execute_query_dict(_MARK_SENT_PG, [ids, at, token])]
+        else:
+            rows = await Message.filter(
+                id__in=ids, status=S.SENDING, claim_token=token).values_list(
+                "id", "company_id", "candidate_id", "bulk_operation_id")  # type: ignore[assignment]
+            await Message.filter(id__in=[r[0] for r in rows], status=S.SENDING,
+                                 claim_token=token).update(
+                status=S.SENT, sent_at=at, lease_until=None, error=None, updated_at=at)
         transitions = [
             Transition(mid, company_id, candidate_id, bulk_id, S.SENDING, S.SENT,
                        at, details.get(mid))
