@@ -362,17 +362,23 @@ OUTGOING_FIELDS = tuple(Outgoing.__dataclass_fields__)
 
 # PostgreSQL: the claim and the rows it took in one statement (the status before the
 # claim comes from the statement's snapshot; it only words the event of a lease that
-# expired). SQLite takes the ORM path below.
+# expired). The status tests are CASE expressions so that no plan can start from the
+# status index: right after a bulk insert the statistics still say "few queued", and a
+# plan scanning every queued message per chunk took 111 ms instead of 3. SQLite takes the
+# ORM path below.
+_CLAIMABLE = ("CASE m.status WHEN 'QUEUED' THEN m.next_attempt_at IS NULL"
+              " OR m.next_attempt_at <= $4 WHEN 'SENDING' THEN m.lease_until < $4"
+              " ELSE false END")
 _CLAIM_PG = (
     "UPDATE message AS m SET status = 'SENDING', lease_until = $2, attempts = m.attempts + 1,"
     " claim_token = $3, updated_at = $4"
     " FROM (SELECT id, status FROM message WHERE id = ANY($1::uuid[])) AS old"
-    " WHERE m.id = old.id AND ((m.status = 'QUEUED' AND (m.next_attempt_at IS NULL"
-    " OR m.next_attempt_at <= $4)) OR (m.status = 'SENDING' AND m.lease_until < $4))"
+    f" WHERE m.id = old.id AND {_CLAIMABLE}"
     " RETURNING old.status AS previous, " + ", ".join(f"m.{f}" for f in OUTGOING_FIELDS))
 _MARK_SENT_PG = (
     "UPDATE message SET status = 'SENT', sent_at = $2, lease_until = NULL, error = NULL,"
-    " updated_at = $2 WHERE id = ANY($1::uuid[]) AND status = 'SENDING' AND claim_token = $3"
+    " updated_at = $2 WHERE id = ANY($1::uuid[])"
+    " AND CASE status WHEN 'SENDING' THEN claim_token = $3 ELSE false END"
     " RETURNING id, company_id, candidate_id, bulk_operation_id")
 _LEASE_EXPIRED = "lease expired; sending again with the same Message-ID"
 
