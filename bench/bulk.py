@@ -10,7 +10,7 @@ Measures, in one run on PostgreSQL:
   (d) how long the mutation took;
   (e) the worker's peak RSS for N and for 5·N recipients.
 
-Usage: .venv/bin/python bench/bulk.py [--n 10000] [--big 50000] [--connections 8]
+Usage: .venv/bin/python bench/bulk.py [--n 10000] [--big 50000] [--connections 8] [--repeat 3]
 Needs PostgreSQL (BENCH_PG, default postgres://postgres@127.0.0.1:5432) and Redis
 (BENCH_REDIS, default redis://127.0.0.1:6379/8).
 """
@@ -24,6 +24,7 @@ import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -105,13 +106,14 @@ def personalised_mail(i: int) -> EmailMessage:
     return msg
 
 
-async def raw_rate(n: int, connections: int, port: int, *, build_in_loop: bool = False) -> float:
+async def raw_rate(n: int, connections: int, port: int, *, build_in_loop: bool = False,
+                   prebuilt: list[EmailMessage] | None = None) -> float:
     """(a): the same number of ~2 KB mails over the same number of reused connections.
     With build_in_loop, each mail is built (text + HTML, personalised) inside the timed loop,
     as a minimal sender without any service around it would."""
     queue: asyncio.Queue[Any] = asyncio.Queue()
     for i in range(n):
-        queue.put_nowait(i if build_in_loop else two_kb_mail(i))
+        queue.put_nowait(i if build_in_loop else (prebuilt[i] if prebuilt else two_kb_mail(i)))
 
     async def one_connection() -> None:
         client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, local_hostname="bench.example")
@@ -128,6 +130,19 @@ async def raw_rate(n: int, connections: int, port: int, *, build_in_loop: bool =
     start = time.perf_counter()
     await asyncio.gather(*(one_connection() for _ in range(connections)))
     return n / (time.perf_counter() - start)
+
+
+async def raw_run(tmp: Path, n: int, connections: int, **kw: Any) -> float:
+    sink = start_sink(tmp)
+    try:
+        return await raw_rate(n, connections, sink.port, **kw)
+    finally:
+        sink.stop()
+
+
+def spread(values: list[float]) -> tuple[float, float, float]:
+    """(median, min, max)."""
+    return statistics.median(values), min(values), max(values)
 
 
 class Service:
@@ -287,44 +302,47 @@ async def main() -> None:
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--big", type=int, default=50_000)
     ap.add_argument("--connections", type=int, default=8,
-                    help="SMTP connections per worker process")
-    ap.add_argument("--workers", type=int, default=2,
-                    help="worker processes for (b); 2 = this machine's cores")
+                    help="SMTP connections in all (split between worker processes)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of (a), (b) and (b2); medians are printed (this machine is noisy)")
     args = ap.parse_args()
     tmp = Path(os.environ.get("BENCH_TMP", ROOT / "var" / "bench"))
     tmp.mkdir(parents=True, exist_ok=True)
 
-    sink = start_sink(tmp)
-    try:
-        raw = await raw_rate(args.n, args.connections, sink.port)
-    finally:
-        sink.stop()
-    sink = start_sink(tmp)
-    try:
-        raw_built = await raw_rate(args.n, args.connections, sink.port, build_in_loop=True)
-    finally:
-        sink.stop()
-    one = await service_run(tmp, args.n, args.connections, 1)
-    small = await service_run(tmp, args.n, max(1, args.connections // args.workers),
-                              args.workers) if args.workers > 1 else one
+    prebuilt = [two_kb_mail(i) for i in range(args.n)]
+    raws = [await raw_run(tmp, args.n, args.connections, prebuilt=prebuilt)
+            for _ in range(args.repeat)]
+    del prebuilt
+    raw_built = await raw_run(tmp, args.n, args.connections, build_in_loop=True)
+    ones = [await service_run(tmp, args.n, args.connections, 1) for _ in range(args.repeat)]
+    twos = [await service_run(tmp, args.n, args.connections // 2, 2)
+            for _ in range(args.repeat)]
     big = await service_run(tmp, args.big, args.connections, 1) if args.big else None
 
+    a, a_lo, a_hi = spread(raws)
+    b1, b1_lo, b1_hi = spread([r["rate"] for r in ones])
+    b2, b2_lo, b2_hi = spread([r["rate"] for r in twos])
+    d, d_lo, d_hi = spread([r["mutation_s"] for r in ones + twos])
+    rss = statistics.median(r["peak_rss_mb"] for r in ones)
+    runs = f"median of {args.repeat} runs"
     print(f"recipients                         {args.n}")
-    print(f"SMTP connections                   {args.connections}")
-    print(f"(a) raw aiosmtplib rate            {raw:8.0f} mails/s   (mails built beforehand)")
+    print(f"SMTP connections                   {args.connections} in all")
+    print(f"(a) raw aiosmtplib rate            {a:8.0f} mails/s   ({runs}: {a_lo:.0f}–{a_hi:.0f};"
+          " mails built beforehand)")
     print(f"(a') raw, building each mail       {raw_built:8.0f} mails/s   (text+HTML per recipient)")
-    print(f"(b) service rate, mutation→SENT    {small['rate']:8.0f} mails/s"
-          f"   ({args.workers} worker processes, {args.connections} connections in all)")
-    print(f"(b1) same with 1 worker process    {one['rate']:8.0f} mails/s")
-    print(f"(c) ratio (b)/(a)                  {small['rate'] / raw:8.2f}"
-          f"   (1 worker: {one['rate'] / raw:.2f})")
-    print(f"(c') ratio (b)/(a')                {small['rate'] / raw_built:8.2f}"
-          f"   (1 worker: {one['rate'] / raw_built:.2f})")
-    print(f"(d) sendBulkEmail mutation         {one['mutation_s']:8.2f} s")
-    print(f"(e) worker peak RSS, {args.n:>6}       {one['peak_rss_mb']:8.1f} MB  (1 worker)")
+    print(f"(b) service rate, mutation→SENT    {b1:8.0f} mails/s   ({runs}: {b1_lo:.0f}–{b1_hi:.0f};"
+          " 1 worker process)")
+    print(f"(b2) same with 2 worker processes  {b2:8.0f} mails/s   ({runs}: {b2_lo:.0f}–{b2_hi:.0f};"
+          f" {args.connections // 2} connections each)")
+    print(f"(c) ratio (b)/(a)                  {b1 / a:8.2f}   (2 workers: {b2 / a:.2f};"
+          f" worst (b) over best (a): {b1_lo / a_hi:.2f})")
+    print(f"(c') ratio (b)/(a')                {b1 / raw_built:8.2f}")
+    print(f"(d) sendBulkEmail mutation         {d:8.2f} s   (median of {len(ones + twos)}:"
+          f" {d_lo:.2f}–{d_hi:.2f})")
+    print(f"(e) worker peak RSS, {args.n:>6}       {rss:8.1f} MB  (1 worker)")
     if big:
         print(f"(e) worker peak RSS, {args.big:>6}       {big['peak_rss_mb']:8.1f} MB"
-              f"   ({big['peak_rss_mb'] / one['peak_rss_mb']:.2f}x; rate {big['rate']:.0f}/s,"
+              f"   ({big['peak_rss_mb'] / rss:.2f}x; rate {big['rate']:.0f}/s,"
               f" mutation {big['mutation_s']:.2f} s)")
 
 
