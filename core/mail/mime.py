@@ -99,7 +99,8 @@ def build_email(msg: OutboxRow, attachments: list[Attachment] | None = None) -> 
     """The MIME message and SMTP envelope of an outbox row. Bcc only on the envelope."""
     recipients = [*msg.to_addrs, *msg.cc_addrs, *msg.bcc_addrs]
     mail_from = signed_address("b", msg.id)
-    if not attachments and not msg.ics and _ascii(msg.from_address, *recipients):
+    # (mail_from carries the inbound domain, as the Reply-To address does.)
+    if not attachments and not msg.ics and _ascii(msg.from_address, mail_from, *recipients):
         return Envelope(mail_from=mail_from, recipients=recipients,
                         data=alternative_bytes(msg))
     return Envelope(mail_from=mail_from, recipients=recipients,
