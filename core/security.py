@@ -8,6 +8,7 @@ import hmac
 import re
 import secrets
 import uuid
+from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -26,8 +27,13 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@lru_cache(maxsize=32)
+def _derived_key(secret: bytes, purpose: bytes) -> bytes:
+    return hmac.digest(secret, purpose, "sha256")
+
+
 def _key(purpose: bytes) -> bytes:
-    return hmac.new(get_settings().secret, purpose, hashlib.sha256).digest()
+    return _derived_key(get_settings().secret, purpose)
 
 
 # --- signed addresses --------------------------------------------------------------
@@ -38,8 +44,8 @@ _LOCAL_RE = re.compile(r"^([rbi])-([0-9a-f]{32})-([0-9a-f]{16})$")
 
 
 def _sign(kind: str, object_id: uuid.UUID) -> str:
-    mac = hmac.new(_key(b"address"), f"{kind}:{object_id.hex}".encode(), hashlib.sha256)
-    return mac.hexdigest()[:16]
+    # One-shot HMAC (two per mail sent: bounce and reply addresses).
+    return hmac.digest(_key(b"address"), f"{kind}:{object_id.hex}".encode(), "sha256").hex()[:16]
 
 
 def signed_address(kind: str, object_id: uuid.UUID, domain: str | None = None) -> str:

@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from graphql import GraphQLError
 from tortoise.queryset import QuerySet
 
 from core import models
@@ -51,12 +52,17 @@ class Document(Node):
         "it."))
     download_url: str = strawberry.field(description="Authenticated download path on this server.")
     row: strawberry.Private[models.Document]
+    # The candidate a message carried this document to: a document uploaded for a bulk
+    # email is one row shared by every recipient's message, and belongs to none of them.
+    recipient_id: strawberry.Private[uuid.UUID | None] = None
 
     @classmethod
-    def from_row(cls, row: models.Document) -> "Document":
+    def from_row(cls, row: models.Document,
+                 recipient_id: uuid.UUID | None = None) -> "Document":
         return cls(id=gid("Document", row.id), filename=row.filename,
                    content_type=row.content_type, size=row.size, created_at=row.created_at,
-                   restricted=row.restricted, download_url=download_path(row.id), row=row)
+                   restricted=row.restricted, download_url=download_path(row.id), row=row,
+                   recipient_id=recipient_id)
 
     @strawberry.field
     async def uploaded_by(self, info: Info) -> Employee | None:
@@ -68,8 +74,14 @@ class Document(Node):
     ) -> Annotated["Candidate", strawberry.lazy("schema.types.candidates")]:
         from schema.types.candidates import load_candidate
 
-        found = await load_candidate(info, self.row.candidate_id)
-        assert found is not None, "document without a candidate"
+        candidate_id = self.row.candidate_id or self.recipient_id
+        found = await load_candidate(info, candidate_id) if candidate_id else None
+        if found is None:
+            # The contract makes this field non-null; a template attachment (or a bulk
+            # upload asked for by its own id) has no candidate, and says so in words.
+            raise GraphQLError("This document belongs to no candidate: it is attached to a "
+                               "template or was sent to many candidates.",
+                               extensions={"code": "NO_CANDIDATE"})
         return found
 
     @strawberry.field

@@ -85,7 +85,8 @@ class Message(Node):
     @strawberry.field
     async def attachments(self, info: Info) -> list[Document]:
         docs = await info.context.loaders.attachments_by_message.load(self.row.id)
-        return [Document.from_row(d) for d in await only_visible(docs, info.context.viewer)]
+        return [Document.from_row(d, recipient_id=self.row.candidate_id)
+                for d in await only_visible(docs, info.context.viewer)]
 
     @strawberry.field(description="Every status change, oldest first.")
     async def events(self, info: Info) -> list[MessageEvent]:

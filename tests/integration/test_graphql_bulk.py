@@ -573,3 +573,26 @@ async def test_bulk_email_with_an_upload_carries_it_in_every_mail(api, tenant, s
         [att] = list(mail.iter_attachments())
         assert att.get_filename() == "brochure.pdf"
         assert att.get_content() == pdf
+
+    # Each message's attachment is the one document row, shown as sent to that message's
+    # candidate; asked for by its own id it belongs to no candidate, and says so.
+    data = (await api.gql(tenant, BULK, id=out["bulkOperation"]["id"]))["bulkOperation"]
+    doc_ids = set()
+    for edge in data["messages"]["edges"]:
+        node = (await api.gql(tenant, MESSAGE_ATTACHMENTS, id=edge["node"]["id"]))["node"]
+        [doc] = node["attachments"]
+        assert doc["filename"] == "brochure.pdf"
+        assert doc["candidate"]["id"] == node["candidate"]["id"]
+        doc_ids.add(doc["id"])
+    assert len(doc_ids) == 1
+    body = await api.post(DOCUMENT_CANDIDATE, {"id": doc_ids.pop()}, token=tenant.token)
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "NO_CANDIDATE"
+    assert "belongs to no candidate" in error["message"]
+
+
+MESSAGE_ATTACHMENTS = """
+query($id: ID!) { node(id: $id) { ... on Message {
+  candidate { id } attachments { id filename candidate { id } } } } }"""
+DOCUMENT_CANDIDATE = """
+query($id: ID!) { node(id: $id) { ... on Document { filename candidate { id } } } }"""
