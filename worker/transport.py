@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import re
 import ssl
 import time
 from collections.abc import Sequence
@@ -12,6 +14,7 @@ from enum import StrEnum
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
+from aiosmtplib.typing import SMTPStatus
 
 from core.mail.mime import Envelope
 from core.models import Company
@@ -117,6 +120,39 @@ def classify(exc: BaseException, target: SmtpTarget) -> SendResult:
     return SendResult(Outcome.TEMPORARY, f"sending through {where} failed: {exc!r}")
 
 
+# An address that goes on the MAIL/RCPT line as it is: ASCII dot-atom local part and a
+# domain of letters, digits, dots and hyphens (what normalize_address accepts, minus IDN).
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+
+
+async def _transaction(client: aiosmtplib.SMTP, sender: str, recipients: Sequence[str],
+                       data: bytes) -> dict[str, tuple[int, str]]:
+    """MAIL, RCPT for each recipient, DATA: aiosmtplib's sendmail for plain addresses,
+    without its parsing of each address as a header (a tenth of a bulk worker's time).
+    Same outcomes: the sender or every recipient refused raises, the transaction is reset
+    after a refusal, and the refused copies are returned."""
+    try:
+        reply = await client.execute_command(b"MAIL", b"FROM:<" + sender.encode() + b">")
+        if reply.code != SMTPStatus.completed:
+            raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, sender)
+        refused: list[aiosmtplib.SMTPRecipientRefused] = []
+        for recipient in recipients:
+            reply = await client.execute_command(b"RCPT", b"TO:<" + recipient.encode() + b">")
+            if reply.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
+                refused.append(aiosmtplib.SMTPRecipientRefused(reply.code, reply.message,
+                                                               recipient))
+        if len(refused) == len(recipients):
+            raise aiosmtplib.SMTPRecipientsRefused(refused)
+        await client.data(data)
+    except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+        with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
+            await client.rset()
+        raise
+    return {r.recipient: (r.code, r.message) for r in refused}
+
+
 class _Pool:
     """Up to `size` open connections to one server, handed out one at a time."""
 
@@ -174,25 +210,34 @@ class _Pool:
         async with self.sem:
             client = await self._checked_out()
             try:
-                if envelope.data is not None:
-                    # Ready 7-bit bytes with ASCII addresses: no SMTP extension needed.
-                    refused, _ = await client.sendmail(
-                        envelope.mail_from, envelope.recipients, envelope.data)
-                else:
-                    assert envelope.message is not None
-                    refused, _ = await client.send_message(
-                        envelope.message, sender=envelope.mail_from,
-                        recipients=envelope.recipients)
+                refused = await self._send_on(client, envelope)
             except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
-                # The server answered (aiosmtplib has reset the transaction): the
-                # connection itself is still good.
+                # The server answered (the transaction has been reset): the connection
+                # itself is still good.
                 self._check_in(client)
                 raise
             except BaseException:
                 client.close()
                 raise
             self._check_in(client)
-            return {r: (code, msg) for r, (code, msg) in refused.items()}
+            return refused
+
+    @staticmethod
+    async def _send_on(client: aiosmtplib.SMTP,
+                       envelope: Envelope) -> dict[str, tuple[int, str]]:
+        if envelope.data is not None and not client.is_ehlo_or_helo_needed and all(
+                _PLAIN_ADDRESS.fullmatch(a) for a in (envelope.mail_from, *envelope.recipients)):
+            return await _transaction(client, envelope.mail_from, envelope.recipients,
+                                      envelope.data)
+        if envelope.data is not None:
+            # Ready 7-bit bytes with ASCII addresses: no SMTP extension needed.
+            refused, _ = await client.sendmail(envelope.mail_from, envelope.recipients,
+                                               envelope.data)
+        else:
+            assert envelope.message is not None
+            refused, _ = await client.send_message(
+                envelope.message, sender=envelope.mail_from, recipients=envelope.recipients)
+        return {r: (code, msg) for r, (code, msg) in refused.items()}
 
     async def close(self) -> None:
         while self.idle:

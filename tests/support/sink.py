@@ -31,10 +31,20 @@ class SinkHandler:
     refuse_rcpt: dict[str, str] = field(default_factory=dict)
     # reply for every DATA, e.g. "451 4.3.0 Try again later"; None accepts
     data_reply: str | None = None
+    # reply for every MAIL FROM, e.g. "553 5.7.1 Sender not allowed"; None accepts
+    mail_reply: str | None = None
     # required AUTH credentials (user, password); None = no auth
     credentials: tuple[str, str] | None = None
     authenticated: list[str] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, mail_options: list[str]) -> str:
+        if self.mail_reply:
+            return self.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
