@@ -44,11 +44,7 @@ def _dumps(event: dict[str, Any]) -> bytes:
 
 
 async def publish(company_id: uuid.UUID | str, event_type: str, **payload: Any) -> None:
-    data = _dumps({"type": event_type, **payload})
-    try:
-        await get_redis().publish(company_channel(company_id), data)
-    except Exception:  # Redis down: subscribers miss a live update, the DB has it all.
-        log.warning("could not publish %s event", event_type, exc_info=True)
+    await publish_many(company_id, [(event_type, payload)])
 
 
 # Events of one commit travel together, this many to a Redis message: a chunk of a bulk
@@ -70,8 +66,9 @@ async def publish_many(company_id: uuid.UUID | str, events: list[tuple[str, dict
                 batch = [{"type": t, **p} for t, p in events[start:start + BATCH]]
                 pipe.publish(channel, _dumps({"type": "batch", "events": batch}))
             await pipe.execute()
-    except Exception:
-        log.warning("could not publish %d events", len(events), exc_info=True)
+    except Exception:  # Redis down: subscribers miss a live update, the DB has it all.
+        log.warning("could not publish %d events (%s)", len(events), events[0][0],
+                    exc_info=True)
 
 
 async def subscribe(company_id: uuid.UUID | str) -> AsyncIterator[dict[str, Any]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import ssl
 import time
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 from aiosmtplib.typing import SMTPStatus
 
+from core.mail.addresses import is_plain_address
 from core.mail.mime import Envelope
 from core.models import Company
 from core.models.enums import SmtpSecurity
@@ -120,13 +120,6 @@ def classify(exc: BaseException, target: SmtpTarget) -> SendResult:
     return SendResult(Outcome.TEMPORARY, f"sending through {where} failed: {exc!r}")
 
 
-# An address that goes on the MAIL/RCPT line as it is: ASCII dot-atom local part and a
-# domain of letters, digits, dots and hyphens (what normalize_address accepts, minus IDN).
-_PLAIN_ADDRESS = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
-
-
 async def _transaction(client: aiosmtplib.SMTP, sender: str, recipients: Sequence[str],
                        data: bytes) -> dict[str, tuple[int, str]]:
     """MAIL, RCPT for each recipient, DATA: aiosmtplib's sendmail for plain addresses,
@@ -226,7 +219,7 @@ class _Pool:
     async def _send_on(client: aiosmtplib.SMTP,
                        envelope: Envelope) -> dict[str, tuple[int, str]]:
         if envelope.data is not None and not client.is_ehlo_or_helo_needed and all(
-                _PLAIN_ADDRESS.fullmatch(a) for a in (envelope.mail_from, *envelope.recipients)):
+                is_plain_address(a) for a in (envelope.mail_from, *envelope.recipients)):
             return await _transaction(client, envelope.mail_from, envelope.recipients,
                                       envelope.data)
         if envelope.data is not None:

@@ -28,10 +28,20 @@ def normalize_address(value: str | None) -> str | None:
     return f"{local}@{domain.lower()}"
 
 
+def is_plain_address(address: str) -> bool:
+    """An ASCII dot-atom mailbox: written as is on an SMTP command line and in a header."""
+    return address.isascii() and _ADDR_RE.fullmatch(address) is not None
+
+
+def refuse_line_breaks(*values: str | None) -> None:
+    """The stdlib's rule for header values: a CR or LF raises, it is never folded away."""
+    if any(v and ("\r" in v or "\n" in v) for v in values):
+        raise ValueError("Header values may not contain linefeed or carriage return characters")
+
+
 def header_address(name: str | None, address: str) -> Address:
     """A mailbox for a header; runs of spaces in the name become one. A line break in the
     name or address is refused (ValueError), never folded away."""
-    if any(c in (name or "") + address for c in "\r\n"):
-        raise ValueError("Header values may not contain linefeed or carriage return characters")
+    refuse_line_breaks(name, address)
     local, _, domain = address.rpartition("@")
     return Address(display_name=" ".join((name or "").split()), username=local, domain=domain)

@@ -12,7 +12,7 @@ Two ways turn a message into bytes:
   bodies use the stdlib's own choice of 7bit or quoted-printable. Flattening an
   EmailMessage cost about 1.7 ms a mail, most of the worker's CPU in a bulk send; this
   way takes a few hundredths of that. ``tests/unit/test_mime.py`` checks that both ways
-  give the same mail (headers, parts, decoded text) over thousands of generated messages.
+  give the same mail (headers, parts, decoded text) over 700 generated messages.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from email.utils import format_datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, TypeAlias
 
-from core.mail.addresses import header_address
+from core.mail.addresses import header_address, is_plain_address, refuse_line_breaks
 from core.mail.details import text_to_html
 from core.models import Message
 from core.security import signed_address
@@ -154,16 +154,8 @@ def _ascii(*values: str) -> bool:
 _PLAIN = re.compile(r"[!-~]+(?: [!-~]+)*")
 # A display name the stdlib writes without quotes or encoding.
 _PLAIN_PHRASE = re.compile(r"[A-Za-z0-9'_-]+(?: [A-Za-z0-9'_-]+)*")
-_PLAIN_ADDR = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 _MAX_LINE: int = SMTP_POLICY.max_line_length or 78
 _CRLF = "\r\n"
-
-
-def _refuse_line_breaks(name: str, value: str) -> None:
-    # The stdlib's own rule (EmailPolicy.header_store_parse), applied to every value.
-    if len(value.splitlines()) > 1 or "\r" in value or "\n" in value:
-        raise ValueError("Header values may not contain linefeed or carriage return "
-                         f"characters ({name})")
 
 
 def _stdlib_line(name: str, value: object) -> str:
@@ -174,7 +166,8 @@ def _stdlib_line(name: str, value: object) -> str:
 
 @lru_cache(maxsize=4096)
 def _text_line(name: str, value: str) -> str:
-    _refuse_line_breaks(name, value)
+    # CR/LF raises here; other line separators fail _PLAIN and raise in the stdlib.
+    refuse_line_breaks(value)
     if "=?" not in value and len(name) + 2 + len(value) <= _MAX_LINE and _PLAIN.fullmatch(value):
         return f"{name}: {value}{_CRLF}"
     return _stdlib_line(name, value)
@@ -182,7 +175,7 @@ def _text_line(name: str, value: str) -> str:
 
 def _plain_mailbox(display: str | None, address: str) -> str | None:
     display = " ".join((display or "").split())
-    if not _PLAIN_ADDR.fullmatch(address) or ".." in address or address.startswith("."):
+    if not is_plain_address(address):
         return None
     if not display:
         return address
@@ -194,8 +187,7 @@ def _plain_mailbox(display: str | None, address: str) -> str | None:
 @lru_cache(maxsize=4096)
 def _address_line(name: str, mailboxes: tuple[tuple[str | None, str], ...]) -> str:
     for display, address in mailboxes:
-        _refuse_line_breaks(name, display or "")
-        _refuse_line_breaks(name, address)
+        refuse_line_breaks(display, address)
     plain = [_plain_mailbox(d, a) for d, a in mailboxes]
     if all(p is not None for p in plain):
         line = f"{name}: {', '.join(p for p in plain if p)}"

@@ -198,11 +198,9 @@ async def _insert_messages_pg(conn: Any, plan: Plan) -> tuple[list[uuid.UUID],
         transitions.append(delivery.Transition(v["id"], v["company_id"], v["candidate_id"],
                                                v["bulk_operation_id"], None,
                                                MessageStatus(v["status"]), at))
-    raw = conn._connection
-    await raw.copy_records_to_table("message", records=rows, columns=MESSAGE_COLUMNS)
-    await raw.copy_records_to_table(
-        "message_event", columns=["message_id", "status", "at"],
-        records=[(t.message_id, t.status.value, t.at) for t in transitions])
+    await conn._connection.copy_records_to_table("message", records=rows,
+                                                 columns=MESSAGE_COLUMNS)
+    await delivery.write_events(transitions)
     return ids, transitions
 
 

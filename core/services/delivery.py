@@ -75,30 +75,38 @@ def _counter_delta(previous: MessageStatus | None, status: MessageStatus) -> dic
     return delta
 
 
-async def _record(transitions: Sequence[Transition]) -> None:
-    """Write the events (and bulk counters) for transitions; runs inside the caller's tx."""
+async def write_events(transitions: Sequence[Transition]) -> None:
+    """One MessageEvent per transition, in the caller's transaction: a COPY on PostgreSQL
+    when there are several (a chunk, a bulk operation), else ORM inserts."""
     if not transitions:
         return
     conn = connections.get("default")
     if len(transitions) > 1 and conn.capabilities.dialect == "postgres":
-        # A chunk's events in one COPY instead of a statement per row.
         await conn._connection.copy_records_to_table(  # type: ignore[attr-defined]
             "message_event", columns=["message_id", "status", "previous_status", "at", "detail"],
             records=[(t.message_id, t.status.value, t.previous.value if t.previous else None,
                       t.at, t.detail) for t in transitions])
-    else:
-        await MessageEvent.bulk_create(
-            [
-                MessageEvent(
-                    message_id=t.message_id,
-                    status=t.status,
-                    previous_status=t.previous,
-                    at=t.at,
-                    detail=t.detail,
-                )
-                for t in transitions
-            ]
-        )
+        return
+    await MessageEvent.bulk_create(
+        [
+            MessageEvent(
+                message_id=t.message_id,
+                status=t.status,
+                previous_status=t.previous,
+                at=t.at,
+                detail=t.detail,
+            )
+            for t in transitions
+        ],
+        batch_size=1000,
+    )
+
+
+async def _record(transitions: Sequence[Transition]) -> None:
+    """Write the events (and bulk counters) for transitions; runs inside the caller's tx."""
+    if not transitions:
+        return
+    await write_events(transitions)
     per_bulk: dict[uuid.UUID, dict[str, int]] = {}
     for t in transitions:
         if t.bulk_operation_id is None:
@@ -197,13 +205,7 @@ async def record_created(messages: Sequence[Message]) -> list[Transition]:
         )
         for m in messages
     ]
-    await MessageEvent.bulk_create(
-        [
-            MessageEvent(message_id=t.message_id, status=t.status, previous_status=None, at=t.at)
-            for t in ts
-        ],
-        batch_size=1000,
-    )
+    await write_events(ts)
     return ts
 
 
