@@ -22,6 +22,7 @@ from api.graphiql import OfflineGraphQL, static_routes
 from api.graphql_http import GraphQLResponseNegotiation
 from api.health import healthz, readyz
 from api.metrics import metrics_endpoint
+from api.outbox import OUTBOX_PATH, outbox_page
 from api.request_id import RequestIdMiddleware
 from core.db import close_db, init_db
 from core.redis import close_redis
@@ -86,6 +87,7 @@ def create_app(*, manage_db: bool = True) -> Starlette:
             Route("/readyz", readyz),
             Route("/documents/{gid}", download),
             Route("/metrics", metrics_endpoint),
+            Route(OUTBOX_PATH, outbox_page),
             *static_routes(),
         ],
         lifespan=lifespan,

@@ -23,6 +23,7 @@ from schema.guards import guard_extensions
 from schema.interviews import InterviewMutation, InterviewQuery
 from schema.messages import MessageMutation, MessageQuery
 from schema.node import NodeQuery
+from schema.outbox import OutboxQuery
 from schema.subscriptions import Subscription
 from schema.templates import PreviewQuery, TemplateMutation, TemplateQuery
 from schema.types.candidates import Application, Candidate, RejectionReason
@@ -34,7 +35,7 @@ from schema.types.templates import EmailTemplate
 
 QUERIES: tuple[type, ...] = (
     NodeQuery, CompanyQuery, CandidateQuery, InterviewQuery, MessageQuery, TemplateQuery,
-    PreviewQuery,
+    PreviewQuery, OutboxQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CandidateMutation, CompanyMutation, InterviewMutation, TemplateMutation, DocumentMutation,
