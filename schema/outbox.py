@@ -88,4 +88,4 @@ class OutboxQuery:
                                         response=Response(r.candidate_response),
                                         comment=r.candidate_comment,
                                         at=r.candidate_responded_at)
-                for r in rows]
+                for r in rows if r.candidate_responded_at is not None]
