@@ -15,8 +15,10 @@ import contextlib
 import json
 import os
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -35,7 +37,8 @@ STEP_TIMEOUT = 90.0
 
 SEND_BULK = """
 mutation($input: SendBulkEmailInput!) {
-  sendBulkEmail(input: $input) { bulkOperation { id total } errors { code message } } }"""
+  sendBulkEmail(input: $input) { bulkOperation { id total createdAt }
+                                  errors { code message } } }"""
 SEND = """
 mutation($input: SendMessageInput!) {
   sendMessage(input: $input) { message { id status } errors { code message } } }"""
@@ -143,7 +146,7 @@ const handlers = {
   const out = { blocked: [], consoleErrors: [], pageErrors: [], loads: 0, sockets: [],
                 graphqlRequests: 0 };
   const { browser, context, page } = await open(out, { width: 1280, height: 900 },
-                                                { timezoneId: "Asia/Kolkata", locale: "en-GB" });
+                                                { timezoneId: "Europe/Amsterdam", locale: "en-GB" });
   try {
     await page.goto(process.env.BASE_URL + "/outbox#token=" +
                     encodeURIComponent(process.env.TOKEN), { waitUntil: "load" });
@@ -186,6 +189,7 @@ const handlers = {
     await browser.close();
   }
   say({ final: out });
+  process.exit(0);  // the stdin reader would keep node alive
 })().catch((e) => { console.error(String((e && e.stack) || e)); process.exit(1); });
 """
 
@@ -315,6 +319,7 @@ class Browser:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(b'{"cmd": "done"}\n')
         await self.proc.stdin.drain()
+        self.proc.stdin.close()
         while True:
             line = await asyncio.wait_for(self.proc.stdout.readline(), STEP_TIMEOUT)
             if not line:
@@ -371,6 +376,10 @@ async def test_outbox_live_bulk_failure_and_retry(browser_ready: None, sink: Any
             assert bulk["state"] == "COMPLETED"
             assert bulk["bar"] == {"now": "50", "max": "50", "text": "50 sent, 0 failed of 50"}
             assert "50 sent, 0 failed of 50" in bulk["text"]
+            # Times in the browser's zone (UTC+1 in December), not the server's UTC.
+            created = datetime.fromisoformat(out["bulkOperation"]["createdAt"])
+            local = created.astimezone(ZoneInfo("Europe/Amsterdam"))
+            assert f"{local:%H:%M}" in bulk["text"], (local, bulk["text"])
             await sink.wait_for(50)
 
             # The relay refuses one candidate for good: listed FAILED with the reason.
@@ -410,7 +419,7 @@ async def test_outbox_live_bulk_failure_and_retry(browser_ready: None, sink: Any
     assert final["stored"] == tenant.token
     assert final["title"] == "Outbox · recruitmail"
     assert final["who"] == "Acme Recruiting · signed in as Ada Admin"
-    assert "Asia/Kolkata" in final["footer"]
+    assert "Europe/Amsterdam" in final["footer"]
     assert final["landmarks"]["main"] == 1 and final["landmarks"]["live"] >= 1
     assert final["landmarks"]["h1"] == "H1"
     assert final["landmarks"]["sections"] == [
