@@ -203,7 +203,9 @@ class MessageMutation:
             return BulkOperationPayload(errors=user_errors(exc))
         return BulkOperationPayload(bulk_operation=BulkOperation.from_row(row))
 
-    @strawberry.mutation
+    @strawberry.mutation(description=(
+        "Queue a FAILED or BOUNCED message again: a new attempt to the same recipients. "
+        "Any other status is refused with INVALID_STATE."))
     async def retry_message(self, info: Info, id: strawberry.ID) -> MessagePayload:
         try:
             row = await messaging.retry_message(employee=info.context.viewer,

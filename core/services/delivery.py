@@ -70,7 +70,7 @@ def _counter_delta(previous: MessageStatus | None, status: MessageStatus) -> dic
         delta["failed"] = 1
     if status == S.FAILED:
         delta["failed"] = 1
-    if previous == S.FAILED and status in pending:
+    if previous in (S.FAILED, S.BOUNCED) and status in pending:
         delta["failed"] = -1
     return delta
 
@@ -318,9 +318,9 @@ async def mark_bounced(message_id: uuid.UUID, *, reason: str) -> Message | None:
 
 
 async def requeue_failed(message_id: uuid.UUID) -> Message | None:
-    """retryMessage: FAILED → QUEUED, due now."""
+    """retryMessage: FAILED or BOUNCED → QUEUED, due now."""
     return await transition_one(
-        message_id, allowed_from=[S.FAILED], to=S.QUEUED, detail="retry requested",
+        message_id, allowed_from=[S.FAILED, S.BOUNCED], to=S.QUEUED, detail="retry requested",
         next_attempt_at=None, lease_until=None,
     )
 

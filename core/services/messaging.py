@@ -402,25 +402,30 @@ def unique_documents(docs: Sequence[Document]) -> list[Document]:
 
 
 async def _own_message_in(employee: Employee, message_id: uuid.UUID | None,
-                           status: MessageStatus, action: str) -> Message:
-    """The employee's company's message, in `status`; NOT_FOUND / INVALID_STATE otherwise."""
+                           status: MessageStatus | tuple[MessageStatus, ...],
+                           action: str) -> Message:
+    """The employee's company's message, in `status` (one of them); NOT_FOUND /
+    INVALID_STATE otherwise."""
     path = ("id",)
+    statuses = status if isinstance(status, tuple) else (status,)
     msg = None
     if message_id is not None:
         msg = await Message.get_or_none(id=message_id, company_id=employee.company_id)
     if msg is None:
         raise InputError(FieldError(ErrorCode.NOT_FOUND, "No such message.", path))
-    if msg.status != status:
+    if msg.status not in statuses:
+        wanted = " or ".join(s.value.lower() for s in statuses)
         raise InputError(FieldError(
             ErrorCode.INVALID_STATE,
-            f"Only a {status.value.lower()} message can be {action}; this one is "
-            f"{msg.status.value}.", path))
+            f"Only a {wanted} message can be {action}; this one is {msg.status.value}.", path))
     return msg
 
 
 async def retry_message(*, employee: Employee, message_id: uuid.UUID | None) -> Message:
     path = ("id",)
-    msg = await _own_message_in(employee, message_id, MessageStatus.FAILED, "retried")
+    # A bounce can be passing (a full mailbox, a greylisting relay): it may be retried too.
+    msg = await _own_message_in(employee, message_id,
+                                (MessageStatus.FAILED, MessageStatus.BOUNCED), "retried")
     if not msg.to_addrs or await Candidate.filter(id=msg.candidate_id,
                                                   anonymized_at__isnull=False).exists():
         raise InputError(FieldError(ErrorCode.INVALID_STATE,

@@ -164,3 +164,45 @@ async def test_outbox_page_is_served_offline(api: Any) -> None:
         r = await api.client.get(f"/static/outbox/{asset}")
         assert r.status_code == 200 and len(r.content) > 1000
         assert "http://" not in r.text and "https://" not in r.text
+
+
+RETRY = """
+mutation($id: ID!) {
+  retryMessage(id: $id) { message { id status error } errors { code message field } } }"""
+BULK = "query($id: ID!) { bulkOperation(id: $id) { state total queued sent failed } }"
+
+
+async def test_retry_a_bounced_message(api: Any, tenant: Any, sink: Any,
+                                       run_worker: Any) -> None:
+    """The outbox offers Retry for BOUNCED as for FAILED: a new attempt to the same address."""
+    from core.models import Message
+    from core.services import delivery
+
+    people = await _applicants(tenant, 2)
+    bulk = (await _send_bulk(api, tenant, people))["bulkOperation"]
+    await run_worker()
+    await sink.wait_for(2)
+    rows = await Message.filter(company_id=tenant.company.id).order_by("created_at", "id")
+    bounced = rows[0]
+    mid = to_global_id("Message", bounced.id)
+    # What the inbound gateway does with a delivery status notification.
+    assert await delivery.mark_bounced(bounced.id, reason="550 5.2.2 mailbox full") is not None
+    assert (await api.gql(tenant, BULK, id=bulk["id"]))["bulkOperation"]["failed"] == 1
+    assert _counts(await api.gql(tenant, COUNTS))["BOUNCED"] == 1
+
+    out = (await api.gql(tenant, RETRY, id=mid))["retryMessage"]
+    assert out["errors"] == [] and out["message"]["status"] == "QUEUED"
+    await run_worker()
+    await sink.wait_for(3)
+    assert sink.received[2].rcpt_tos == list(bounced.to_addrs)
+    after = (await api.gql(tenant, BULK, id=bulk["id"]))["bulkOperation"]
+    assert (after["sent"], after["failed"], after["queued"]) == (2, 0, 0)
+    counts = _counts(await api.gql(tenant, COUNTS))
+    assert (counts["SENT"], counts["BOUNCED"]) == (2, 0)
+
+    # A sent message is not retried; nothing changes.
+    again = (await api.gql(tenant, RETRY, id=mid))["retryMessage"]
+    assert again["message"] is None
+    assert again["errors"][0]["code"] == "INVALID_STATE"
+    assert "failed or bounced" in again["errors"][0]["message"]
+    assert len(sink.received) == 3

@@ -164,7 +164,6 @@
     this.messages = {};    // id -> Message (problems and scheduled lists)
     this.answers = [];
     this.counts = {};
-    this.totals = { failed: 0, bounced: 0, scheduled: 0 };
     this.refreshing = false;
     this.refreshAgain = false;
     this.loaded = false;
@@ -258,8 +257,6 @@
     [data.failed, data.bounced, data.scheduled].forEach(function (conn) {
       conn.edges.forEach(function (e) { self.messages[e.node.id] = e.node; });
     });
-    self.totals = { failed: data.failed.totalCount, bounced: data.bounced.totalCount,
-                    scheduled: data.scheduled.totalCount };
     self.answers = data.interviewResponses.slice();
     self.applySummary(data, true);
     renderMessages(self);
@@ -286,6 +283,7 @@
     self.bulks = fresh;
     renderCounts(self);
     renderBulks(self);
+    renderMessages(self);
     self.followBulks();
   };
 
@@ -528,7 +526,6 @@
       if (known) m.listed = known.listed;
       this.messages[m.id] = m;
       if (before !== m.status) {
-        if (PROBLEM[m.status] && !known) this.totals[m.status === "FAILED" ? "failed" : "bounced"] += 1;
         announce(describe(m));
       }
       renderMessages(this);
@@ -592,7 +589,7 @@
       var m = payload.message;
       var current = self.messages[m.id];
       // A status event may already have moved it further than QUEUED.
-      if (!current || current.status === "FAILED") {
+      if (!current || PROBLEM[current.status]) {
         m.listed = current && current.listed;
         self.messages[m.id] = m;
       }
@@ -914,9 +911,12 @@
     var stillProblems = problems.filter(function (m) { return PROBLEM[m.status]; }).length;
     setEmpty("problems-empty", problems.length === 0);
     setEmpty("scheduled-empty", scheduled.length === 0);
-    more("problems-more", s.totals.failed + s.totals.bounced, stillProblems,
+    // The counts say how many there are; the lists hold the newest LIST_SIZE of each.
+    more("problems-more", (s.counts.FAILED || 0) + (s.counts.BOUNCED || 0), stillProblems,
          "failed or bounced messages");
-    more("scheduled-more", s.totals.scheduled, scheduled.length, "scheduled messages");
+    more("scheduled-more", s.counts.SCHEDULED || 0,
+         scheduled.filter(function (m) { return m.status === "SCHEDULED"; }).length,
+         "scheduled messages");
   }
 
   function more(id, total, shown, what) {
@@ -982,7 +982,7 @@
     }
     var actions = li.querySelector(".actions");
     var error = li.querySelector(".error");
-    var want = m.status === "FAILED" ? "Retry" : m.status === "SCHEDULED" ? "Cancel" : null;
+    var want = PROBLEM[m.status] ? "Retry" : m.status === "SCHEDULED" ? "Cancel" : null;
     var button = actions.querySelector("button");
     if (button && button.textContent !== want) {
       var hadFocus = button === document.activeElement;
