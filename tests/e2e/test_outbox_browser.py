@@ -15,7 +15,7 @@ import contextlib
 import json
 import os
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,6 +23,15 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from tests.integration.test_calendar_roundtrip import (
+    APPLY,
+    INVITE,
+    POSITION,
+    SCHEDULE,
+    SETUP,
+    _calendar,
+    outlook_reply,
+)
 from tests.integration.test_graphql_bulk import _applicants
 from tests.support.browser import (
     CHROMIUM_FLAGS,
@@ -31,6 +40,7 @@ from tests.support.browser import (
     playwright_dir,
     run_node_script,
 )
+from tests.support.inbound import smtp_send
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 STEP_TIMEOUT = 90.0
@@ -133,6 +143,19 @@ const handlers = {
                 document.activeElement.closest(`[data-message-id="${id}"]`)), cmd.id),
       announced: await page.evaluate(() => document.getElementById("announcer").textContent),
     };
+  },
+  // Wait for a selector; its text and buttons.
+  async wait(page, cmd) {
+    await page.waitForSelector(cmd.selector, { timeout: T });
+    const el = await page.$(cmd.selector);
+    return { text: await el.innerText(),
+             buttons: await el.$$eval("button", (bs) => bs.map((b) => b.textContent)) };
+  },
+  // Click the button named cmd.button inside cmd.selector, then wait for cmd.until.
+  async press(page, cmd) {
+    await page.locator(cmd.selector).getByRole("button", { name: cmd.button }).click();
+    await page.waitForSelector(cmd.until, { timeout: T });
+    return { text: await page.innerText(cmd.until) };
   },
   async count(page, cmd) {
     await page.waitForSelector(
@@ -384,8 +407,7 @@ async def test_outbox_live_bulk_failure_and_retry(browser_ready: None, sink: Any
 
             # The relay refuses one candidate for good: listed FAILED with the reason.
             sink.handler.refuse_rcpt[refused.email.lower()] = (
-                "550 5.1.1 <{}>: Recipient address rejected: mailbox unknown".format(
-                    refused.email))
+                f"550 5.1.1 <{refused.email}>: Recipient address rejected: mailbox unknown")
             sent = (await _gql(client, tenant.token, SEND, input={
                 "candidateId": refused.cand_gid, "subject": "About your interview",
                 "body": "Hello"}))["sendMessage"]
@@ -428,6 +450,69 @@ async def test_outbox_live_bulk_failure_and_retry(browser_ready: None, sink: Any
     assert len(final["sockets"]) == 1, final["sockets"]
     assert final["phoneOverflow"] <= 0, "the page scrolls sideways on a phone"
     assert (SCREENSHOTS / "outbox.png").stat().st_size > 10_000
+
+
+async def test_outbox_cancel_scheduled_and_calendar_answers(
+        browser_ready: None, sink: Any, live_server: Any, live_worker: None, gateway: Any,
+        tenant: Any) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    people = await _applicants(tenant, 3, first="Sched", email="sched")
+    later = (datetime.now(UTC) + timedelta(hours=3)).isoformat()
+    browser = await Browser.start(LIVE_SCRIPT, {
+        "BASE_URL": live_server.http_url, "TOKEN": tenant.token, "SHOTS": str(SCREENSHOTS)})
+    try:
+        await browser.expect("ready")
+        async with httpx.AsyncClient(base_url=live_server.http_url, timeout=30) as client:
+            # A scheduled message appears with Cancel; Cancel makes it CANCELLED.
+            one = (await _gql(client, tenant.token, SEND, input={
+                "candidateId": people[0].cand_gid, "subject": "See you next week",
+                "body": "Hello", "scheduledAt": later}))["sendMessage"]
+            assert one["errors"] == []
+            row = f'[data-message-id="{one["message"]["id"]}"]'
+            shown = await browser.ask("wait", selector=f'{row}[data-status="SCHEDULED"]')
+            assert shown["buttons"] == ["Cancel"] and "See you next week" in shown["text"]
+            await browser.ask("press", selector=row, button="Cancel",
+                              until=f'{row}[data-status="CANCELLED"]')
+            counts = await browser.ask("count", status="CANCELLED", count=1)
+            assert counts["SCHEDULED"] == 0
+
+            # A scheduled bulk appears by itself (no reload) with Cancel.
+            out = (await _gql(client, tenant.token, SEND_BULK, input={
+                "applicationIds": [p.app_gid for p in people[1:]], "subject": "Later",
+                "body": "Hi", "scheduledAt": later}))["sendBulkEmail"]
+            assert out["errors"] == []
+            card = f'[data-bulk-operation-id="{out["bulkOperation"]["id"]}"]'
+            shown = await browser.ask("wait", selector=f'{card}[data-state="SCHEDULED"]')
+            assert shown["buttons"] == ["Cancel"] and "Bulk email to 2 candidates" in shown["text"]
+            await browser.ask("press", selector=card, button="Cancel",
+                              until=f'{card}[data-state="CANCELLED"]')
+
+            # The candidate's calendar accepts the invitation: the answer shows up live.
+            cid = (await _gql(client, tenant.token, SETUP, c={
+                "firstName": "Nina", "lastName": "Tester", "email": "nina@example.org",
+                "timezone": "Europe/Amsterdam"}))["createCandidate"]["candidate"]["id"]
+            pid = (await _gql(client, tenant.token, POSITION))["createPosition"]["position"]["id"]
+            aid = (await _gql(client, tenant.token, APPLY, c=cid, p=pid)
+                   )["createApplication"]["application"]["id"]
+            iid = (await _gql(client, tenant.token, SCHEDULE, a=aid)
+                   )["scheduleInterview"]["interview"]["id"]
+            assert (await _gql(client, tenant.token, INVITE, i=iid)
+                    )["sendInterviewInvitation"]["errors"] == []
+            [mail] = await sink.wait_for(1)
+            [event] = _calendar(mail).walk("VEVENT")
+            uid, organizer = str(event["UID"]), str(event["ORGANIZER"])[len("mailto:"):]
+            delivered = await smtp_send(gateway.port, outlook_reply(
+                uid, 0, "nina@example.org", "ACCEPTED", "Gerne\\, bis dann"), organizer)
+            assert delivered.code == 250
+            answer = await browser.ask(
+                "wait", selector=f'[data-interview-id="{iid}"][data-response="ACCEPTED"]')
+            assert "Nina Tester" in answer["text"] and "Accepted" in answer["text"]
+            assert "Gerne, bis dann" in answer["text"]
+        final = await browser.finish()
+    finally:
+        await browser.kill()
+    _assert_clean(final)
+    assert final["loads"] == 1
 
 
 async def test_outbox_sign_in_wrong_token_and_sign_out(browser_ready: None, live_server: Any,
