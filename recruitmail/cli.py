@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import click
 
@@ -322,6 +323,9 @@ async def _dev_main(s: Settings, catcher_port: int) -> None:
         click.echo(
             "\nrecruitmail dev is running\n"
             f"  GraphQL:      {s.public_base_url}/graphql\n"
+            # The token rides in the fragment: browsers never send it to a server, and the
+            # page moves it to sessionStorage and out of the address bar.
+            f"  Outbox:       {s.public_base_url}/outbox#token={quote(token, safe='')}\n"
             f"  inbound SMTP: smtp://{s.inbound_host}:{s.inbound_port} "
             f"(domain {s.inbound_domain})\n"
             f"  mail catcher: smtp://127.0.0.1:{catcher_port}, every mail kept in {mail_dir}\n"

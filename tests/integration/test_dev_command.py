@@ -167,6 +167,12 @@ async def test_dev_command_end_to_end(tmp_path: Path):
     try:
         out = dev.output()
         assert dev.graphql_url.startswith("http://127.0.0.1:") and dev.token.startswith("rm_")
+        # The printed outbox URL signs in by itself (the token in the fragment).
+        outbox = re.search(r"Outbox:\s+(http://\S+/outbox)#token=(\S+)", out)
+        assert outbox and outbox.group(2) == dev.token, out
+        async with httpx.AsyncClient(timeout=10) as client:
+            page = await client.get(outbox.group(1))
+        assert page.status_code == 200 and "/static/outbox/outbox.js" in page.text
         assert "sqlite://var/recruitmail.sqlite3" in out and "unix://" in out
         assert (cwd / "var" / "recruitmail.sqlite3").exists()
         servers = dev.redis_servers()
