@@ -25,6 +25,9 @@ class Context:
     company: Company | None = None
     connection_params: dict[str, Any] | None = None
     websocket: bool = False
+    # A token was sent but matches no employee (unknown, revoked): say so instead of
+    # "authentication required".
+    token_rejected: bool = False
     _loaders: Loaders | None = None
 
     def sign_in(self, employee: Employee, company: Company) -> None:
