@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -48,12 +48,39 @@ def _check_zone(name: str | None, path: tuple[str, ...]) -> list[FieldError]:
     return []
 
 
+MAX_DURATION = timedelta(hours=24)
+MAX_PAST = timedelta(days=1)
+MAX_AHEAD_YEARS = 2
+
+
+def _years_ahead(now: datetime, years: int) -> datetime:
+    try:
+        return now.replace(year=now.year + years)
+    except ValueError:  # 29 February
+        return now.replace(year=now.year + years, day=28)
+
+
 def _check_times(starts_at: datetime, ends_at: datetime, p: tuple[str, ...]) -> list[FieldError]:
+    """An interview is at most a day long, starts no more than a day ago (a late entry)
+    and no more than two years ahead: anything else is a typo that would still be sent."""
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
         return [FieldError(ErrorCode.INVALID_INPUT, "Times need an offset.", (*p, "startsAt"))]
+    errors: list[FieldError] = []
+    now = datetime.now(UTC)
+    if starts_at < now - MAX_PAST:
+        errors.append(FieldError(ErrorCode.INVALID_INPUT,
+                                 "The start is more than a day in the past.", (*p, "startsAt")))
+    elif starts_at > _years_ahead(now, MAX_AHEAD_YEARS):
+        errors.append(FieldError(ErrorCode.INVALID_INPUT,
+                                 f"The start is more than {MAX_AHEAD_YEARS} years ahead.",
+                                 (*p, "startsAt")))
     if ends_at <= starts_at:
-        return [FieldError(ErrorCode.INVALID_INPUT, "The end must be after the start.", (*p, "endsAt"))]
-    return []
+        errors.append(FieldError(ErrorCode.INVALID_INPUT, "The end must be after the start.",
+                                 (*p, "endsAt")))
+    elif ends_at - starts_at > MAX_DURATION:
+        errors.append(FieldError(ErrorCode.INVALID_INPUT,
+                                 "An interview lasts at most 24 hours.", (*p, "endsAt")))
+    return errors
 
 
 def _check_link(link: str | None, path: tuple[str, ...]) -> list[FieldError]:

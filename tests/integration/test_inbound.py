@@ -298,6 +298,9 @@ async def test_forged_and_mismatched_replies_change_nothing(gateway, tenant, oth
         "other interview's UID": reply_ics(sibling.interview.uid, "nina@example.org", "DECLINED",
                                            sequence=2),
         "older SEQUENCE": reply_ics(uid, "nina@example.org", "DECLINED", sequence=1),
+        "SEQUENCE never sent": reply_ics(uid, "nina@example.org", "DECLINED", sequence=3),
+        "SEQUENCE far beyond": reply_ics(uid, "nina@example.org", "ACCEPTED",
+                                         sequence=999999999999),
         "not an answer": reply_ics(uid, "nina@example.org", "DELEGATED", sequence=2),
     }
     async with watch(tenant.company.id) as seen:
@@ -323,7 +326,7 @@ async def test_forged_and_mismatched_replies_change_nothing(gateway, tenant, oth
     assert all(c.outcome == InboundOutcome.IGNORED for c in copies)
     details = " | ".join(c.detail for c in copies)
     for words in ("is not the candidate", "is not this interview's", "older invitation",
-                  "DELEGATED"):
+                  "DELEGATED", "never sent (SEQUENCE 3 > 2", "never sent (SEQUENCE 999999999999"):
         assert words in details
     # Same SEQUENCE as the interview is accepted.
     ok_res = await smtp_send(gateway.port, ok, inv.organizer_address)
