@@ -180,7 +180,8 @@ def choose_reply(
 
     Only a VEVENT with the interview's UID and an ATTENDEE equal to the candidate's
     address (case-insensitive) counts; a SEQUENCE below the interview's answers an older
-    invitation, one above it an invitation never sent (forged or broken). The master event wins over a single-occurrence answer.
+    invitation, one above it an invitation never sent (forged or broken). The master
+    event wins over a single-occurrence answer.
     """
     if not replies:
         return None, "the calendar reply carries no ATTENDEE answer"
