@@ -20,6 +20,7 @@ from core.services import messaging
 from core.services import templates as tpl_service
 from core.services.documents import StagedFile, discard_all
 from core.settings import get_settings
+from core.text_input import TIMEZONE, text_errors
 
 MAX_TITLE = 300
 
@@ -41,9 +42,13 @@ def _words(language: str | None) -> dict[str, str]:
 
 
 def _check_zone(name: str | None, path: tuple[str, ...]) -> list[FieldError]:
+    # Checked for length and characters before the lookup: the name becomes a file path.
+    errors = text_errors(name or "", TIMEZONE, path)
+    if errors:
+        return errors
     try:
         ZoneInfo(name or "")
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return [FieldError(ErrorCode.INVALID_INPUT, f"{name!r} is not an IANA time zone.", path)]
     return []
 
