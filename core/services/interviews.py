@@ -104,6 +104,12 @@ async def _load_interview(employee: Employee, interview_id: uuid.UUID | None,
         iv = await Interview.get_or_none(id=interview_id, company_id=employee.company_id)
     if iv is None:
         raise InputError(FieldError(ErrorCode.NOT_FOUND, "No such interview.", path))
+    # An anonymised candidate has no address: nothing about their interviews can be sent.
+    if await Candidate.filter(applications__id=iv.application_id,
+                              anonymized_at__isnull=False).exists():
+        raise InputError(FieldError(ErrorCode.INVALID_STATE,
+                                    "The candidate was anonymised; their interviews are over.",
+                                    path))
     return iv
 
 
@@ -120,6 +126,9 @@ async def schedule_interview(
     if app is None:
         raise InputError(FieldError(ErrorCode.NOT_FOUND, "No such application.", (*p, "applicationId")))
     candidate = await Candidate.get(id=app.candidate_id)
+    if candidate.anonymized_at is not None:
+        raise InputError(FieldError(ErrorCode.INVALID_STATE, "The candidate was anonymised.",
+                                    (*p, "applicationId")))
     position = await Position.get(id=app.position_id)
     zone = timezone or candidate.timezone or "UTC"
     errors = _check_times(starts_at, ends_at, p) + _check_zone(zone, (*p, "timezone"))
@@ -249,6 +258,27 @@ async def _notice(iv: Interview, employee: Employee, *, cancel: bool) -> messagi
         ics=ics.build_cancel(spec) if cancel else ics.build_request(spec),
         ics_method="CANCEL" if cancel else "REQUEST",
     )
+
+
+async def cancellations_for(
+    application_ids: Sequence[uuid.UUID], employee: Employee, *, bulk_operation_id: uuid.UUID,
+) -> tuple[list[Interview], list[messaging.Draft]]:
+    """The upcoming interviews of these applications, cancelled (unsaved: the caller writes
+    them with its own rows), and a METHOD:CANCEL draft for each whose invitation was sent,
+    so the candidate's calendar loses it (anonymisation waits for these to go out)."""
+    rows = await Interview.filter(application_id__in=list(application_ids), cancelled=False,
+                                  ends_at__gt=datetime.now(UTC))
+    drafts: list[messaging.Draft] = []
+    for iv in rows:
+        iv.cancelled = True
+        candidate = await Candidate.filter(applications__id=iv.application_id).first()
+        if iv.invitation_sent and candidate is not None and candidate.email \
+                and candidate.anonymized_at is None:
+            iv.sequence += 1
+            draft = await _notice(iv, employee, cancel=True)
+            draft.bulk_operation_id = bulk_operation_id
+            drafts.append(draft)
+    return rows, drafts
 
 
 async def reschedule_interview(
