@@ -12,8 +12,7 @@ import pytest
 
 from core.models import Company, EmailTemplate, Message
 from tests.support.fixtures import make_tenant
-
-TOOLS = Path(__file__).resolve().parents[3] / "shared" / "tools"
+from tests.support.paths import RUN
 
 CREATE_CANDIDATE = """mutation($input: CreateCandidateInput!) {
   createCandidate(input: $input) { candidate { id } errors { code field message } } }"""
@@ -72,7 +71,7 @@ def _validate_with_tools(ics_text: str, tmp: Path) -> None:
     path = tmp / "invite.ics"
     path.write_text(ics_text)
     for tool, args in (("ics-check.mjs", [str(path), "--strict"]), ("ics-libical.py", [str(path)])):
-        done = subprocess.run([str(TOOLS / "run"), tool, *args], capture_output=True, text=True,
+        done = subprocess.run([str(RUN), tool, *args], capture_output=True, text=True,
                               timeout=300)
         assert done.returncode == 0, (tool, done.stdout, done.stderr)
 

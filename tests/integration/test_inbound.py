@@ -1,7 +1,7 @@
 """The inbound gateway end to end: real aiosmtpd server on the test loop, real SMTP client
 (aiosmtplib), real database (SQLite and PostgreSQL) and Redis for events.
 
-Calendar answers are built from the real-client corpus (shared/corpus/imip): the
+Calendar answers are built from the real-client corpus (tests/data/imip): the
 interview gets the corpus file's UID and the candidate its ATTENDEE address, or the
 file's UID/attendee are replaced by the interview's where the encoding allows it.
 """
@@ -13,7 +13,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from email.utils import make_msgid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +22,7 @@ from core.models import InboundEmail, Interview, Message, MessageEvent
 from core.models.enums import AttendeeResponse, InboundOutcome, MessageDirection, MessageStatus
 from core.security import signed_address
 from tests.support.inbound import make_interview, smtp_send
-
-CORPUS = Path("/work/shared/corpus/imip")
+from tests.support.paths import CORPUS
 
 
 def corpus(name: str) -> bytes:
