@@ -123,8 +123,10 @@ def _walk(value: Any, type_: GraphQLInputType, coordinate: str, path: tuple[str,
 
 def argument_errors(info: Any, kwargs: Mapping[str, Any]) -> list[FieldError]:
     """What is wrong with the text in a root field's arguments."""
-    field_def = info.parent_type.fields[info.field_name]
+    field_def = info.parent_type.fields.get(info.field_name)
     errors: list[FieldError] = []
+    if field_def is None:  # __type(name:) and friends: graphql-core's own fields
+        return errors
     for name, arg in field_def.args.items():
         key = arg.out_name or name
         if key in kwargs:
