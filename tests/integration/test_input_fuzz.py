@@ -37,7 +37,7 @@ HOSTILE = {
     "bidi override": "invoice\u202efdp.exe",
     "escape": "\x1b[31mred",
 }
-SKIP_FIELDS = {"node"}  # answers null for anything; covered by the id checks of each type
+SKIP_FIELDS: set[str] = set()
 
 ID_TYPES = {
     "candidateId": "Candidate", "applicationId": "Application", "applicationIds": "Application",
