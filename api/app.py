@@ -8,6 +8,7 @@ from typing import Any
 
 from cross_web import HTTPException
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -44,6 +45,8 @@ class GraphQLApp(OfflineGraphQL[Context, None]):
             response = await self.run(Request(scope=scope, receive=receive))
         except HTTPException as e:
             response = http_error(e.status_code, e.reason)
+        except StarletteHTTPException as e:  # the multipart parser's refusals
+            response = http_error(e.status_code, str(e.detail))
         await response(scope, receive, send)
 
     def parse_json(self, data: str | bytes) -> Any:
