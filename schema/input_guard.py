@@ -1,6 +1,6 @@
-"""Every text argument of every root field checked before its resolver runs.
+"""Every text argument of every query and mutation checked before its resolver runs.
 
-Walks the arguments of a Query / Mutation / Subscription root field along their GraphQL
+Walks the arguments of a Query / Mutation root field along their GraphQL
 types (input objects and lists included), so an argument added tomorrow is checked too:
 each String or ID value against the core.text_input rule named for it in ``RULES`` (by
 ``Type.field`` or ``Root.field.argument`` coordinate), or ``ID_RULE`` / ``DEFAULT`` when
@@ -10,6 +10,10 @@ unnamed. A refused value never reaches a resolver:
   (``INVALID_INPUT`` / ``TOO_LONG``, the field path as in every other UserError);
 - any other field answers a GraphQL error with the same code and the field path in
   ``extensions.field``.
+
+Subscription fields start through graphql-core's ``subscribe``, which runs no resolver
+middleware, so this hook does not see them; their arguments are ids, and a malformed id
+(NUL, surrogates, any length) parses as no id (core.ids.from_global_id).
 """
 
 from __future__ import annotations
