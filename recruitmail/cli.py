@@ -219,7 +219,8 @@ def _check_port_free(host: str, port: int, variable: str) -> None:
         try:
             sock.bind(address)
         except OSError as exc:
-            reason = "in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+            reason = ("address already in use" if exc.errno == errno.EADDRINUSE
+                      else exc.strerror or str(exc))
             raise click.ClickException(
                 f"the api cannot listen on {host}:{port} ({reason}); set {variable} "
                 "to a free port or stop what uses it") from exc
