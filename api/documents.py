@@ -16,8 +16,13 @@ from core.services.documents import get_visible
 async def download(request: Request) -> Response:
     signed_in = await authenticate(bearer_token(request.headers.get("authorization")))
     if signed_in is None:
-        return JSONResponse({"error": "UNAUTHENTICATED"}, status_code=401,
-                            headers={"WWW-Authenticate": "Bearer"})
+        sent = bool(request.headers.get("authorization"))
+        return JSONResponse(
+            {"error": "UNAUTHENTICATED",
+             "message": "The bearer token is invalid or expired." if sent
+             else "Authentication required: send Authorization: Bearer <token>."},
+            status_code=401,
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"' if sent else "Bearer"})
     employee, _ = signed_in
     parsed = from_global_id(str(request.path_params["gid"]))
     doc = None

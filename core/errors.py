@@ -13,6 +13,8 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     FORBIDDEN = "FORBIDDEN"
     TOO_LARGE = "TOO_LARGE"
+    # A text longer than its field allows (the field is named in the error).
+    TOO_LONG = "TOO_LONG"
     TEMPLATE_ERROR = "TEMPLATE_ERROR"
     FEATURE_NOT_ENABLED = "FEATURE_NOT_ENABLED"
     INVALID_STATE = "INVALID_STATE"

@@ -64,7 +64,9 @@ class Settings(BaseSettings):
     # Extra CA bundle to verify SMTP servers' certificates (a company relay with a private CA).
     smtp_ca_file: Path | None = None
     # GraphQL guards and web settings.
-    allowed_origins: str = "*"
+    # Origins (scheme://host[:port], comma-separated) whose pages may call the API (CORS)
+    # and open its websocket; "*" allows every origin. None by default.
+    allowed_origins: str = ""
     introspection: bool = True
     max_query_depth: int = 15
     max_aliases: int = 100
@@ -85,6 +87,18 @@ class Settings(BaseSettings):
     @classmethod
     def _smtp(cls, v: str) -> str:
         return _check_url("RECRUITMAIL_SMTP_URL", v, ("smtp", "smtp+starttls", "smtps"))
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, v: str) -> str:
+        for item in (i.strip() for i in v.split(",")):
+            if not item or item == "*":
+                continue
+            parts = urlsplit(item)
+            if (parts.scheme not in ("http", "https") or not parts.netloc
+                    or parts.path not in ("", "/") or parts.query or parts.fragment):
+                raise ValueError(f"{item!r} is not an origin (scheme://host[:port], or *)")
+        return v
 
     @field_validator("inbound_port", "api_port")
     @classmethod

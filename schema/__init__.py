@@ -20,6 +20,7 @@ from schema.company import CompanyMutation, CompanyQuery
 from schema.documents import DocumentMutation
 from schema.extensions import MaskInternalErrors, RequireAuthentication, is_internal
 from schema.guards import guard_extensions
+from schema.input_guard import InputGuard
 from schema.interviews import InterviewMutation, InterviewQuery
 from schema.messages import MessageMutation, MessageQuery
 from schema.node import NodeQuery
@@ -56,6 +57,7 @@ NODE_TYPES: list[type] = [
 # mix overlapping requests' state). The parser/validation caches are shared by maxsize.
 EXTENSIONS: list[Any] = [
     GraphQLMetrics,
+    InputGuard,  # before RequireAuthentication: graphql-core runs the later one first
     RequireAuthentication,
     *guard_extensions(),
     lambda: ParserCache(maxsize=256),

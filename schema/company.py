@@ -12,7 +12,7 @@ from core.mail.addresses import normalize_address
 from core.security import encrypt_secret
 from schema.context import Info
 from schema.enums import SenderNameMode, SmtpSecurity
-from schema.errors import UserError, field_error, forbidden, user_errors
+from schema.errors import UserError, field_error, user_errors
 from schema.types.candidates import RejectionReason
 from schema.types.company import Company, Employee, Position
 
@@ -161,6 +161,7 @@ class CompanyMutation:
 
     @strawberry.mutation
     async def create_rejection_reason(self, info: Info, label: str) -> RejectionReasonPayload:
+        info.context.require_admin("create rejection reasons")
         text, errors = one_line(label, MAX_LABEL, "A label", "label")
         if errors:
             return RejectionReasonPayload(errors=user_errors(errors))
@@ -184,8 +185,7 @@ class CompanyMutation:
     async def update_company_email_settings(
         self, info: Info, input: CompanyEmailSettingsInput
     ) -> CompanyPayload:
-        if not info.context.viewer.is_admin:
-            raise forbidden("Only a company admin may change the email settings.")
+        info.context.require_admin("change the email settings")
         changes, errors = _settings_changes(input)
         if errors:
             return CompanyPayload(errors=user_errors(errors))

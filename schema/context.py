@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from core.models import Company, Employee
-from schema.errors import unauthenticated
+from schema.errors import forbidden, unauthenticated
 from schema.loaders import Loaders
 
 
@@ -25,6 +25,9 @@ class Context:
     company: Company | None = None
     connection_params: dict[str, Any] | None = None
     websocket: bool = False
+    # A token was sent but matches no employee (unknown, revoked): say so instead of
+    # "authentication required".
+    token_rejected: bool = False
     _loaders: Loaders | None = None
 
     def sign_in(self, employee: Employee, company: Company) -> None:
@@ -42,6 +45,14 @@ class Context:
         if self.employee is None:
             raise unauthenticated()
         return self.employee
+
+    def require_admin(self, what: str) -> Employee:
+        """Company-wide things (templates, rejection reasons, email settings) are changed
+        by admins only; everyone may use them."""
+        viewer = self.viewer
+        if not viewer.is_admin:
+            raise forbidden(f"Only a company admin may {what}.")
+        return viewer
 
     @property
     def tenant(self) -> Company:

@@ -48,7 +48,10 @@ def graphql_error(message: str, code: str) -> GraphQLError:
     return GraphQLError(message, extensions={"code": code})
 
 
-def unauthenticated() -> GraphQLError:
+def unauthenticated(*, token_rejected: bool = False) -> GraphQLError:
+    if token_rejected:
+        return graphql_error("The bearer token is invalid or expired: sign in again or ask "
+                             "for a new token.", UNAUTHENTICATED)
     return graphql_error("Authentication required: send Authorization: Bearer <token>.",
                          UNAUTHENTICATED)
 

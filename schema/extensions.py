@@ -21,7 +21,8 @@ class RequireAuthentication(SchemaExtension):
         if (info.path.prev is None and info.parent_type.name in ROOT_TYPES
                 and not info.field_name.startswith("__")
                 and not getattr(info.context, "authenticated", False)):
-            raise unauthenticated()
+            raise unauthenticated(
+                token_rejected=getattr(info.context, "token_rejected", False))
         return _next(root, info, *args, **kwargs)
 
 

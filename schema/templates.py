@@ -78,6 +78,7 @@ class MessagePreview:
 
 async def _save(info: Info, input: EmailTemplateInput, template_id: strawberry.ID | None,
                 creating: bool) -> EmailTemplatePayload:
+    info.context.require_admin("create or edit email templates")
     doc_ids, errors = ids_or_errors(input.attachment_document_ids, "Document", "input",
                                     "attachmentDocumentIds")
     if errors:
@@ -107,6 +108,7 @@ class TemplateMutation:
 
     @strawberry.mutation
     async def delete_email_template(self, info: Info, id: strawberry.ID) -> DeletePayload:
+        info.context.require_admin("delete email templates")
         try:
             await service.delete_template(employee=info.context.viewer,
                                           template_id=uuid_of(id, "EmailTemplate"))

@@ -31,6 +31,7 @@ from core.models import (
     Company,
     Document,
     Employee,
+    Interview,
     Message,
     Position,
     RejectionReason,
@@ -43,7 +44,7 @@ from core.models.enums import (
     MessageStatus,
     TemplateKind,
 )
-from core.services import delivery, messaging
+from core.services import delivery, interviews, messaging
 from core.services import templates as tpl_service
 from core.services.documents import StagedFile, create_documents, discard_all, resolve_attachable
 
@@ -206,9 +207,12 @@ async def _insert_messages_pg(conn: Any, plan: Plan) -> tuple[list[uuid.UUID],
 
 async def _store(plan: Plan, bulk: BulkOperation, *, new_files: Sequence[StagedFile],
                  reject: tuple[RejectionReason, str | None] | None,
-                 anonymize_now: list[uuid.UUID]) -> list[uuid.UUID]:
+                 anonymize_now: list[uuid.UUID],
+                 cancel_interviews: Sequence[Interview] = ()) -> list[uuid.UUID]:
     async with in_transaction() as conn:
         await bulk.save(force_create=True)
+        for iv in cancel_interviews:
+            await Interview.filter(id=iv.id).update(cancelled=True, sequence=iv.sequence)
         if new_files:
             plan.documents = [*plan.documents, *await create_documents(
                 new_files, company_id=plan.company.id, candidate_id=None,
@@ -361,13 +365,21 @@ async def reject_applications(
     if errors:
         raise InputError(errors)
     assert reason is not None
+    cancelled: list[Interview] = []
+    if anonymize:
+        # Erasing a candidate ends their interviews: the calendar gets its CANCEL first.
+        cancelled, notices = await interviews.cancellations_for(
+            [a.id for a in plan.applications], employee, bulk_operation_id=bulk_id)
+        plan.drafts += notices
     bulk = _new_bulk(bulk_id, plan, BulkOperationKind.REJECTION, when, len(plan.drafts),
                      idempotency_key, rejection_reason_id=reason.id, rejection_note=note,
                      anonymize=anonymize, send_email=send_email)
-    anonymize_now = [a.candidate_id for a in plan.applications] if anonymize and not send_email \
-        else []
+    anonymize_now = [a.candidate_id for a in plan.applications
+                     if a.candidate_id not in {d.candidate.id for d in plan.drafts}] \
+        if anonymize else []
     try:
-        await _store(plan, bulk, new_files=(), reject=(reason, note), anonymize_now=anonymize_now)
+        await _store(plan, bulk, new_files=(), reject=(reason, note), anonymize_now=anonymize_now,
+                     cancel_interviews=cancelled)
     except IntegrityError:
         existing = await _existing(employee.company_id, idempotency_key)
         if existing is None:
@@ -376,17 +388,28 @@ async def reject_applications(
     return bulk
 
 
+_BEFORE_ERASING = (MessageKind.REJECTION, MessageKind.INTERVIEW_CANCELLATION)
+
+
 async def after_rejection_sent(messages: Sequence[Message | delivery.Outgoing]) -> int:
-    """Anonymise the candidates whose rejection email (of an operation asking for it) was
-    just SENT. Called by the worker after the SENT write."""
-    rejections = [m for m in messages if m.kind == MessageKind.REJECTION and m.bulk_operation_id]
+    """Anonymise the candidates whose last mail of a rejection operation asking for it (the
+    rejection email, the cancellations of their interviews) was just SENT. Called by the
+    worker after the SENT write. A candidate with a mail of the operation still waiting,
+    or FAILED (until it is retried), waits."""
+    rejections = [m for m in messages if m.kind in _BEFORE_ERASING and m.bulk_operation_id]
     if not rejections:
         return 0
     ops = {b.id: b for b in await BulkOperation.filter(
         id__in=list({m.bulk_operation_id for m in rejections}), anonymize=True)}
+    done = [m for m in rejections if m.bulk_operation_id in ops]
+    waiting = set(await Message.filter(
+        bulk_operation_id__in=list(ops), candidate_id__in=list({m.candidate_id for m in done}),
+        status__in=[MessageStatus.SCHEDULED, MessageStatus.QUEUED, MessageStatus.SENDING,
+                    MessageStatus.FAILED],
+    ).values_list("candidate_id", flat=True)) if done else set()
     by_company: dict[uuid.UUID, list[uuid.UUID]] = {}
-    for m in rejections:
-        if m.bulk_operation_id in ops:
+    for m in done:
+        if m.candidate_id not in waiting:
             by_company.setdefault(m.company_id, []).append(m.candidate_id)
     if not by_company:
         return 0

@@ -27,9 +27,15 @@ def clean_filename(name: str | None) -> str:
     return base[:200]
 
 
+_MEDIA_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
 def guess_type(filename: str, declared: str | None) -> str:
-    if declared and "/" in declared and "\n" not in declared and len(declared) < 200:
-        return declared.split(";", 1)[0].strip().lower()
+    # A declared type is kept only when it is a plain token/token (no NUL, no controls).
+    if declared and len(declared) < 200:
+        media = declared.split(";", 1)[0].strip().lower()
+        if _MEDIA_TYPE.fullmatch(media):
+            return media
     return mimetypes.guess_type(filename)[0] or "application/octet-stream"
 
 

@@ -180,7 +180,8 @@ def choose_reply(
 
     Only a VEVENT with the interview's UID and an ATTENDEE equal to the candidate's
     address (case-insensitive) counts; a SEQUENCE below the interview's answers an older
-    invitation. The master event wins over a single-occurrence answer.
+    invitation, one above it an invitation never sent (forged or broken). The master
+    event wins over a single-occurrence answer.
     """
     if not replies:
         return None, "the calendar reply carries no ATTENDEE answer"
@@ -195,6 +196,11 @@ def choose_reply(
         elif r.sequence is not None and r.sequence < sequence:
             reasons.append(
                 f"it answers an older invitation (SEQUENCE {r.sequence} < {sequence})"
+            )
+        elif r.sequence is not None and r.sequence > sequence:
+            reasons.append(
+                f"it answers an invitation never sent (SEQUENCE {r.sequence} > {sequence}, "
+                "the last one sent)"
             )
         else:
             matching.append(r)
@@ -225,8 +231,8 @@ async def record_calendar_reply(
     """An iTIP REPLY for the interview: record the candidate's answer and COMMENT.
 
     Nothing changes (outcome IGNORED, with why) unless a reply carries the interview's
-    UID, the candidate's address as ATTENDEE and a SEQUENCE not older than the
-    interview's, and the interview is neither cancelled nor uninvited. The update is
+    UID, the candidate's address as ATTENDEE and the SEQUENCE of the
+    interview's last invitation, and the interview is neither cancelled nor uninvited. The update is
     conditional on the interview's SEQUENCE and cancel flag, so a reschedule racing the
     reply makes it retry (InboundRetry → 451) instead of answering the wrong version.
     """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,6 +20,7 @@ from core.services import messaging
 from core.services import templates as tpl_service
 from core.services.documents import StagedFile, discard_all
 from core.settings import get_settings
+from core.text_input import TIMEZONE, text_errors
 
 MAX_TITLE = 300
 
@@ -41,19 +42,50 @@ def _words(language: str | None) -> dict[str, str]:
 
 
 def _check_zone(name: str | None, path: tuple[str, ...]) -> list[FieldError]:
+    # Checked for length and characters before the lookup: the name becomes a file path.
+    errors = text_errors(name or "", TIMEZONE, path)
+    if errors:
+        return errors
     try:
         ZoneInfo(name or "")
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return [FieldError(ErrorCode.INVALID_INPUT, f"{name!r} is not an IANA time zone.", path)]
     return []
 
 
+MAX_DURATION = timedelta(hours=24)
+MAX_PAST = timedelta(days=1)
+MAX_AHEAD_YEARS = 2
+
+
+def _years_ahead(now: datetime, years: int) -> datetime:
+    try:
+        return now.replace(year=now.year + years)
+    except ValueError:  # 29 February
+        return now.replace(year=now.year + years, day=28)
+
+
 def _check_times(starts_at: datetime, ends_at: datetime, p: tuple[str, ...]) -> list[FieldError]:
+    """An interview is at most a day long, starts no more than a day ago (a late entry)
+    and no more than two years ahead: anything else is a typo that would still be sent."""
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
         return [FieldError(ErrorCode.INVALID_INPUT, "Times need an offset.", (*p, "startsAt"))]
+    errors: list[FieldError] = []
+    now = datetime.now(UTC)
+    if starts_at < now - MAX_PAST:
+        errors.append(FieldError(ErrorCode.INVALID_INPUT,
+                                 "The start is more than a day in the past.", (*p, "startsAt")))
+    elif starts_at > _years_ahead(now, MAX_AHEAD_YEARS):
+        errors.append(FieldError(ErrorCode.INVALID_INPUT,
+                                 f"The start is more than {MAX_AHEAD_YEARS} years ahead.",
+                                 (*p, "startsAt")))
     if ends_at <= starts_at:
-        return [FieldError(ErrorCode.INVALID_INPUT, "The end must be after the start.", (*p, "endsAt"))]
-    return []
+        errors.append(FieldError(ErrorCode.INVALID_INPUT, "The end must be after the start.",
+                                 (*p, "endsAt")))
+    elif ends_at - starts_at > MAX_DURATION:
+        errors.append(FieldError(ErrorCode.INVALID_INPUT,
+                                 "An interview lasts at most 24 hours.", (*p, "endsAt")))
+    return errors
 
 
 def _check_link(link: str | None, path: tuple[str, ...]) -> list[FieldError]:
@@ -72,6 +104,12 @@ async def _load_interview(employee: Employee, interview_id: uuid.UUID | None,
         iv = await Interview.get_or_none(id=interview_id, company_id=employee.company_id)
     if iv is None:
         raise InputError(FieldError(ErrorCode.NOT_FOUND, "No such interview.", path))
+    # An anonymised candidate has no address: nothing about their interviews can be sent.
+    if await Candidate.filter(applications__id=iv.application_id,
+                              anonymized_at__isnull=False).exists():
+        raise InputError(FieldError(ErrorCode.INVALID_STATE,
+                                    "The candidate was anonymised; their interviews are over.",
+                                    path))
     return iv
 
 
@@ -88,6 +126,9 @@ async def schedule_interview(
     if app is None:
         raise InputError(FieldError(ErrorCode.NOT_FOUND, "No such application.", (*p, "applicationId")))
     candidate = await Candidate.get(id=app.candidate_id)
+    if candidate.anonymized_at is not None:
+        raise InputError(FieldError(ErrorCode.INVALID_STATE, "The candidate was anonymised.",
+                                    (*p, "applicationId")))
     position = await Position.get(id=app.position_id)
     zone = timezone or candidate.timezone or "UTC"
     errors = _check_times(starts_at, ends_at, p) + _check_zone(zone, (*p, "timezone"))
@@ -217,6 +258,27 @@ async def _notice(iv: Interview, employee: Employee, *, cancel: bool) -> messagi
         ics=ics.build_cancel(spec) if cancel else ics.build_request(spec),
         ics_method="CANCEL" if cancel else "REQUEST",
     )
+
+
+async def cancellations_for(
+    application_ids: Sequence[uuid.UUID], employee: Employee, *, bulk_operation_id: uuid.UUID,
+) -> tuple[list[Interview], list[messaging.Draft]]:
+    """The upcoming interviews of these applications, cancelled (unsaved: the caller writes
+    them with its own rows), and a METHOD:CANCEL draft for each whose invitation was sent,
+    so the candidate's calendar loses it (anonymisation waits for these to go out)."""
+    rows = await Interview.filter(application_id__in=list(application_ids), cancelled=False,
+                                  ends_at__gt=datetime.now(UTC))
+    drafts: list[messaging.Draft] = []
+    for iv in rows:
+        iv.cancelled = True
+        candidate = await Candidate.filter(applications__id=iv.application_id).first()
+        if iv.invitation_sent and candidate is not None and candidate.email \
+                and candidate.anonymized_at is None:
+            iv.sequence += 1
+            draft = await _notice(iv, employee, cancel=True)
+            draft.bulk_operation_id = bulk_operation_id
+            drafts.append(draft)
+    return rows, drafts
 
 
 async def reschedule_interview(

@@ -177,8 +177,8 @@ async def _scene(tenant: Tenant, sink: Sink, run_worker: Worker) -> dict[str, An
                                          document_ids=[shared.id, p_doc.id])
     iv = await interviews.schedule_interview(
         employee=emp, application_id=z_app.id, title="Interview with Zebulon Quixotic",
-        starts_at=datetime(2026, 12, 15, 13, 0, tzinfo=UTC),
-        ends_at=datetime(2026, 12, 15, 14, 0, tzinfo=UTC),
+        starts_at=datetime(2027, 12, 14, 13, 0, tzinfo=UTC),
+        ends_at=datetime(2027, 12, 14, 14, 0, tzinfo=UTC),
         video_link="https://meet.example/zebulon-quixotic")
     invitation = await interviews.send_invitation(
         employee=emp, interview_id=iv.id, subject="Interview, Zebulon",

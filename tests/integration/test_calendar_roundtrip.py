@@ -19,13 +19,13 @@ POSITION = """mutation { createPosition(input: {title: "Backend Engineer"}) { po
 APPLY = """mutation($c: ID!, $p: ID!) { createApplication(input: {candidateId: $c, positionId: $p})
   { application { id } } }"""
 SCHEDULE = """mutation($a: ID!) { scheduleInterview(input: {applicationId: $a,
-  startsAt: "2026-12-15T13:00:00Z", endsAt: "2026-12-15T14:00:00Z", timezone: "Europe/Amsterdam",
+  startsAt: "2027-12-14T13:00:00Z", endsAt: "2027-12-14T14:00:00Z", timezone: "Europe/Amsterdam",
   videoLink: "https://meet.example/abc"}) { interview { id } errors { code } } }"""
 INVITE = """mutation($i: ID!) { sendInterviewInvitation(input: {interviewId: $i,
   subject: "Interview {{ position.title }}", body: "Dear {{ candidate.first_name }}, see you."})
   { message { id } errors { code message } } }"""
 RESCHEDULE = """mutation($i: ID!) { rescheduleInterview(input: {interviewId: $i,
-  startsAt: "2026-12-16T09:00:00Z", endsAt: "2026-12-16T10:00:00Z"})
+  startsAt: "2027-12-15T09:00:00Z", endsAt: "2027-12-15T10:00:00Z"})
   { interview { sequence candidateResponse } message { id } errors { code } } }"""
 STATE = """query($i: ID!) { interview(id: $i) { candidateResponse candidateComment sequence } }"""
 
@@ -42,7 +42,7 @@ def outlook_reply(uid: str, sequence: int, attendee: str, partstat: str, comment
            f"ATTENDEE;PARTSTAT={partstat}:MAILTO:{attendee.upper()}\r\n"
            f"COMMENT;LANGUAGE=de-DE:{comment}\r\n"
            f"UID:{uid}\r\nSEQUENCE:{sequence}\r\nDTSTAMP:20261201T100000Z\r\n"
-           "DTSTART:20261215T130000Z\r\nDTEND:20261215T140000Z\r\n"
+           "DTSTART:20271214T130000Z\r\nDTEND:20271214T140000Z\r\n"
            "END:VEVENT\r\nEND:VCALENDAR\r\n")
     body = base64.encodebytes(ics.encode()).decode()
     return ("From: Nina <nina@example.org>\r\nTo: organizer\r\nSubject: Accepted: Interview\r\n"

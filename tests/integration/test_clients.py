@@ -25,8 +25,9 @@ from core.models import Document
 from tests.integration.test_graphql_candidates import create_candidate
 from tests.integration.test_graphql_messages import send
 from tests.support.api import bearer, wait_for_subscribers
+from tests.support.paths import RUN
 
-WS_SUB = "/work/shared/tools/run"
+WS_SUB = str(RUN)
 
 CREATE_CANDIDATE = """mutation($input: CreateCandidateInput!) {
   createCandidate(input: $input) { candidate { id fullName email } errors { code field } } }"""
@@ -152,8 +153,6 @@ async def test_gql_multipart_upload(live_server, tenant):
 def _need_node() -> None:
     if shutil.which("node") is None:
         pytest.skip("node is not installed: the npm graphql-ws client cannot run")
-    if not os.access(WS_SUB, os.X_OK):
-        pytest.skip(f"{WS_SUB} is missing")
 
 
 async def _ws_sub(url: str, n: int, query: str, variables: dict[str, Any], timeout: float,

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 
-TOOLS = Path(__file__).resolve().parents[3] / "shared" / "tools"
+from tests.support.paths import RUN
+
 GR = "application/graphql-response+json"
 
 
@@ -46,7 +46,7 @@ async def test_third_party_audit(live_server, tenant):
         pytest.skip("node is not installed: the graphql-http audit cannot run")
     # The server runs on this test's event loop: the audit must not block it.
     proc = await asyncio.create_subprocess_exec(
-        str(TOOLS / "run"), "audit.js", f"{live_server.http_url}/graphql", "--strict",
+        str(RUN), "audit.js", f"{live_server.http_url}/graphql", "--strict",
         env={**os.environ, "AUTH": f"Bearer {tenant.token}"},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(proc.communicate(), 300)

@@ -12,8 +12,7 @@ import pytest
 
 from core.models import Company, EmailTemplate, Message
 from tests.support.fixtures import make_tenant
-
-TOOLS = Path(__file__).resolve().parents[3] / "shared" / "tools"
+from tests.support.paths import RUN
 
 CREATE_CANDIDATE = """mutation($input: CreateCandidateInput!) {
   createCandidate(input: $input) { candidate { id } errors { code field message } } }"""
@@ -53,8 +52,8 @@ async def _candidate_application(api, tenant, first, email, language, tz):
 
 async def _interview(api, tenant, app_id):
     data = await api.gql(tenant, SCHEDULE, input={
-        "applicationId": app_id, "startsAt": "2026-12-15T13:00:00Z",
-        "endsAt": "2026-12-15T14:00:00Z", "timezone": "Europe/Amsterdam",
+        "applicationId": app_id, "startsAt": "2027-12-14T13:00:00Z",
+        "endsAt": "2027-12-14T14:00:00Z", "timezone": "Europe/Amsterdam",
         "videoLink": "https://meet.example/abc", "location": "Keizersgracht 1, Amsterdam"})
     assert data["scheduleInterview"]["errors"] == []
     return data["scheduleInterview"]["interview"]
@@ -72,7 +71,7 @@ def _validate_with_tools(ics_text: str, tmp: Path) -> None:
     path = tmp / "invite.ics"
     path.write_text(ics_text)
     for tool, args in (("ics-check.mjs", [str(path), "--strict"]), ("ics-libical.py", [str(path)])):
-        done = subprocess.run([str(TOOLS / "run"), tool, *args], capture_output=True, text=True,
+        done = subprocess.run([str(RUN), tool, *args], capture_output=True, text=True,
                               timeout=300)
         assert done.returncode == 0, (tool, done.stdout, done.stderr)
 
@@ -90,8 +89,8 @@ async def test_template_per_language_preview_is_what_is_sent(api, tenant, sink, 
 
     sent_bodies = {}
     for app_id, expect_date, expect_time in (
-        (nl_app, "dinsdag 15 december 2026", "14:00"),
-        (en_app, "Tuesday, December 15, 2026", "8:00 AM"),
+        (nl_app, "dinsdag 14 december 2027", "14:00"),
+        (en_app, "Tuesday, December 14, 2027", "8:00 AM"),
     ):
         interview = await _interview(api, tenant, app_id)
         preview = (await api.gql(tenant, PREVIEW, input={

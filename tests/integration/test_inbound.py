@@ -1,7 +1,7 @@
 """The inbound gateway end to end: real aiosmtpd server on the test loop, real SMTP client
 (aiosmtplib), real database (SQLite and PostgreSQL) and Redis for events.
 
-Calendar answers are built from the real-client corpus (shared/corpus/imip): the
+Calendar answers are built from the real-client corpus (tests/data/imip): the
 interview gets the corpus file's UID and the candidate its ATTENDEE address, or the
 file's UID/attendee are replaced by the interview's where the encoding allows it.
 """
@@ -13,7 +13,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from email.utils import make_msgid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +22,7 @@ from core.models import InboundEmail, Interview, Message, MessageEvent
 from core.models.enums import AttendeeResponse, InboundOutcome, MessageDirection, MessageStatus
 from core.security import signed_address
 from tests.support.inbound import make_interview, smtp_send
-
-CORPUS = Path("/work/shared/corpus/imip")
+from tests.support.paths import CORPUS
 
 
 def corpus(name: str) -> bytes:
@@ -234,7 +232,11 @@ async def test_calendar_answer_from_real_clients(gateway, tenant, client) -> Non
     else:
         name, uid, attendee, expected, comment = CLIENTS[client]
         raw = corpus(name)
-    inv = await make_interview(tenant, uid=uid, email=attendee)
+    # The client answers the SEQUENCE it was sent (Apple's sample answers the 7th version).
+    from core.mail.itip import classify_bytes
+
+    sent = max((r.sequence or 0) for r in classify_bytes(raw).replies)
+    inv = await make_interview(tenant, uid=uid, email=attendee, sequence=sent)
     async with watch(tenant.company.id) as seen:
         res = await smtp_send(gateway.port, raw, inv.organizer_address)
         assert res.code == 250, res
@@ -298,6 +300,9 @@ async def test_forged_and_mismatched_replies_change_nothing(gateway, tenant, oth
         "other interview's UID": reply_ics(sibling.interview.uid, "nina@example.org", "DECLINED",
                                            sequence=2),
         "older SEQUENCE": reply_ics(uid, "nina@example.org", "DECLINED", sequence=1),
+        "SEQUENCE never sent": reply_ics(uid, "nina@example.org", "DECLINED", sequence=3),
+        "SEQUENCE far beyond": reply_ics(uid, "nina@example.org", "ACCEPTED",
+                                         sequence=999999999999),
         "not an answer": reply_ics(uid, "nina@example.org", "DELEGATED", sequence=2),
     }
     async with watch(tenant.company.id) as seen:
@@ -323,7 +328,7 @@ async def test_forged_and_mismatched_replies_change_nothing(gateway, tenant, oth
     assert all(c.outcome == InboundOutcome.IGNORED for c in copies)
     details = " | ".join(c.detail for c in copies)
     for words in ("is not the candidate", "is not this interview's", "older invitation",
-                  "DELEGATED"):
+                  "DELEGATED", "never sent (SEQUENCE 3 > 2", "never sent (SEQUENCE 999999999999"):
         assert words in details
     # Same SEQUENCE as the interview is accepted.
     ok_res = await smtp_send(gateway.port, ok, inv.organizer_address)

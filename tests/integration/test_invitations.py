@@ -32,8 +32,8 @@ async def test_invitation_update_cancel(tenant, sink, run_worker):
     _cand, app = await _setup(tenant)
     iv = await interviews.schedule_interview(
         employee=tenant.employee, application_id=app.id,
-        starts_at=datetime(2026, 12, 15, 13, 0, tzinfo=UTC),
-        ends_at=datetime(2026, 12, 15, 14, 0, tzinfo=UTC),
+        starts_at=datetime(2027, 12, 14, 13, 0, tzinfo=UTC),
+        ends_at=datetime(2027, 12, 14, 14, 0, tzinfo=UTC),
         timezone="Europe/Amsterdam", video_link="https://meet.example/abc")
     msg = await interviews.send_invitation(
         employee=tenant.employee, interview_id=iv.id,
@@ -41,7 +41,7 @@ async def test_invitation_update_cancel(tenant, sink, run_worker):
         body="Beste {{ candidate.first_name }}, tot {{ interview.date }} om "
              "{{ interview.start_time }}: {{ interview.video_link }}")
     assert msg.kind == MessageKind.INTERVIEW_INVITATION
-    assert "dinsdag 15 december 2026" in msg.body and "14:00" in msg.body
+    assert "dinsdag 14 december 2027" in msg.body and "14:00" in msg.body
     await run_worker()
     [mail] = await sink.wait_for(1)
     method, cal = _calendar(mail)
@@ -58,8 +58,8 @@ async def test_invitation_update_cancel(tenant, sink, run_worker):
     await Interview.filter(id=iv.id).update(candidate_response=AttendeeResponse.ACCEPTED)
     _iv2, update = await interviews.reschedule_interview(
         employee=tenant.employee, interview_id=iv.id,
-        starts_at=datetime(2026, 12, 16, 9, 0, tzinfo=UTC),
-        ends_at=datetime(2026, 12, 16, 10, 0, tzinfo=UTC))
+        starts_at=datetime(2027, 12, 15, 9, 0, tzinfo=UTC),
+        ends_at=datetime(2027, 12, 15, 10, 0, tzinfo=UTC))
     assert update is not None and update.kind == MessageKind.INTERVIEW_UPDATE
     await iv.refresh_from_db()
     assert iv.sequence == 1 and iv.candidate_response == AttendeeResponse.NEEDS_ACTION
@@ -83,12 +83,12 @@ async def test_no_update_before_any_invitation(tenant, sink):
     _cand, app = await _setup(tenant, "en", "America/New_York")
     iv = await interviews.schedule_interview(
         employee=tenant.employee, application_id=app.id,
-        starts_at=datetime(2026, 12, 15, 13, 0, tzinfo=UTC),
-        ends_at=datetime(2026, 12, 15, 14, 0, tzinfo=UTC))
+        starts_at=datetime(2027, 12, 14, 13, 0, tzinfo=UTC),
+        ends_at=datetime(2027, 12, 14, 14, 0, tzinfo=UTC))
     _, msg = await interviews.reschedule_interview(
         employee=tenant.employee, interview_id=iv.id,
-        starts_at=datetime(2026, 12, 15, 15, 0, tzinfo=UTC),
-        ends_at=datetime(2026, 12, 15, 16, 0, tzinfo=UTC))
+        starts_at=datetime(2027, 12, 14, 15, 0, tzinfo=UTC),
+        ends_at=datetime(2027, 12, 14, 16, 0, tzinfo=UTC))
     assert msg is None
     await iv.refresh_from_db()
     assert iv.sequence == 0 and iv.timezone == "America/New_York"

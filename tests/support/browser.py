@@ -1,9 +1,9 @@
 """Headless Chromium driven by npm playwright-core, for the browser tests.
 
-Nothing is committed to the repository: playwright-core is installed on first use into a
-cache directory outside it (``$RECRUITMAIL_E2E_CACHE`` or ``~/.cache/recruitmail-e2e``),
-and Chromium is Debian's ``/usr/bin/chromium`` (``apt-get install -y chromium``; tried once
-when missing and we are root). ``browser_unavailable()`` says why a browser test cannot run,
+playwright-core is declared in tests/tools/package.json (with its lockfile) and installed
+by ``make test`` (tests/tools/install, npm ci into tests/tools/node_modules), and Chromium
+is Debian's ``/usr/bin/chromium`` (``apt-get install -y chromium``; tried once when missing
+and we are root). ``browser_unavailable()`` says why a browser test cannot run,
 or returns None.
 
 The test writes a small Node script and runs it with ``run_node_script``; the script gets
@@ -16,9 +16,11 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
-PLAYWRIGHT_VERSION = "1.65.1"
+from tests.support.paths import NODE_MODULES, ensure_tools
+
 # playwright adds --headless itself (headless: true in the script).
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -32,10 +34,6 @@ CHROMIUM_FLAGS = [
     "--disable-dev-shm-usage",
 ]
 INSTALL_TIMEOUT = 240
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("RECRUITMAIL_E2E_CACHE", Path.home() / ".cache" / "recruitmail-e2e"))
 
 
 def chromium_path() -> str | None:
@@ -62,32 +60,16 @@ def _try_apt_chromium() -> None:
         pass
 
 
-def playwright_dir() -> Path:
-    return cache_dir() / f"playwright-core-{PLAYWRIGHT_VERSION}"
-
-
 def _ensure_playwright() -> str | None:
-    """Install playwright-core into the cache; returns an error text or None."""
-    target = playwright_dir()
-    if (target / "node_modules" / "playwright-core" / "package.json").exists():
+    """playwright-core from tests/tools (npm ci by tests/tools/install); an error text or None."""
+    if (NODE_MODULES / "playwright-core" / "package.json").exists():
         return None
-    npm = shutil.which("npm")
-    if not npm:
+    if not shutil.which("npm"):
         return "npm not found (apt-get install nodejs npm)"
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "package.json").write_text(json.dumps({"name": "recruitmail-e2e", "private": True}))
-    env = {**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"}
     try:
-        proc = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--loglevel=error",
-             f"playwright-core@{PLAYWRIGHT_VERSION}"],
-            cwd=target, env=env, capture_output=True, text=True, timeout=INSTALL_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return f"npm install playwright-core timed out after {INSTALL_TIMEOUT}s"
-    if proc.returncode != 0:
-        return f"npm install playwright-core failed: {proc.stderr.strip()[-400:]}"
+        ensure_tools()
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"tests/tools/install failed: {exc}"
     return None
 
 
@@ -104,17 +86,21 @@ def browser_unavailable() -> str | None:
 
 def run_node_script(script: str, env: dict[str, str], timeout: float = 120) -> dict[str, object]:
     """Run ``script`` (JavaScript) with playwright-core available; it prints one JSON line last."""
-    path = playwright_dir() / "run-test.cjs"
+    folder = Path(tempfile.mkdtemp(prefix="recruitmail-e2e-"))
+    path = folder / "run-test.cjs"
     path.write_text(script)
     full_env = {
         **os.environ,
         **env,
-        "NODE_PATH": str(playwright_dir() / "node_modules"),
+        "NODE_PATH": str(NODE_MODULES),
         "CHROMIUM_PATH": chromium_path() or "",
         "CHROMIUM_FLAGS": json.dumps(CHROMIUM_FLAGS),
     }
-    proc = subprocess.run(["node", str(path)], env=full_env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    try:
+        proc = subprocess.run(["node", str(path)], env=full_env, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith("{")]
     if proc.returncode != 0 or not lines:
         raise AssertionError(

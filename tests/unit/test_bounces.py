@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from email import message_from_bytes
 from email.policy import compat32
-from pathlib import Path
 
 from inbound.bounces import (
     DeliveryReport,
@@ -14,8 +13,7 @@ from inbound.bounces import (
     status_in_words,
 )
 from inbound.parsing import parse_mail
-
-CORPUS = Path("/work/shared/corpus/imip")
+from tests.support.paths import CORPUS
 
 
 def report_of(raw: bytes) -> DeliveryReport:

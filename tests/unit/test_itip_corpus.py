@@ -1,7 +1,7 @@
 """Run the iMIP/iTIP classifier over the real-client corpus and compare with expected.json.
 
-The corpus lives outside the repository (``/work/shared/corpus/imip`` next to the repo
-checkout); set RECRUITMAIL_CORPUS_DIR to use another copy.
+The corpus lives in the project (``tests/data/imip``, where each file comes from is in its
+SOURCES.md); set RECRUITMAIL_CORPUS_DIR to use another copy.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from core.mail.itip import InboundCalendar, classify_bytes
+from tests.support.paths import CORPUS as PROJECT_CORPUS
 
 NOT_CORPUS_FILES = {"expected.json", "SOURCES.md"}
 REPLY_FIELDS = ("uid", "attendee", "partstat", "comment")
@@ -25,7 +26,7 @@ def _corpus_dir() -> Path:
     override = os.environ.get("RECRUITMAIL_CORPUS_DIR")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[3] / "shared" / "corpus" / "imip"
+    return PROJECT_CORPUS
 
 
 CORPUS = _corpus_dir()
@@ -47,8 +48,7 @@ _SKIP_REASON = (
 
 
 def _require_corpus() -> None:
-    if not EXPECTED:
-        pytest.skip(_SKIP_REASON)
+    assert EXPECTED, _SKIP_REASON
 
 
 def _classify(name: str) -> InboundCalendar:
