@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import socket
+import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,10 +39,10 @@ from tests.support.browser import (
     CHROMIUM_FLAGS,
     browser_unavailable,
     chromium_path,
-    playwright_dir,
     run_node_script,
 )
 from tests.support.inbound import smtp_send
+from tests.support.paths import NODE_MODULES
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 STEP_TIMEOUT = 90.0
@@ -305,9 +306,10 @@ class Browser:
 
     @classmethod
     async def start(cls, script: str, env: dict[str, str]) -> Browser:
-        path = playwright_dir() / "outbox-test.cjs"
+        folder = Path(tempfile.mkdtemp(prefix="recruitmail-outbox-"))
+        path = folder / "outbox-test.cjs"
         path.write_text(script)
-        full = {**os.environ, **env, "NODE_PATH": str(playwright_dir() / "node_modules"),
+        full = {**os.environ, **env, "NODE_PATH": str(NODE_MODULES),
                 "CHROMIUM_PATH": chromium_path() or "",
                 "CHROMIUM_FLAGS": json.dumps(CHROMIUM_FLAGS)}
         proc = await asyncio.create_subprocess_exec(
