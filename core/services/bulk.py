@@ -43,7 +43,7 @@ from core.models.enums import (
     MessageStatus,
     TemplateKind,
 )
-from core.services import delivery, messaging
+from core.services import compose, delivery, messaging
 from core.services import templates as tpl_service
 from core.services.documents import StagedFile, create_documents, discard_all, resolve_attachable
 
@@ -122,21 +122,15 @@ async def _render_all(
     scheduled_at: datetime | None, bulk_id: uuid.UUID,
 ) -> list[FieldError]:
     """Render every recipient's message; errors name the application."""
-    errors: list[FieldError] = []
     company = plan.company
-    template_docs: list[Document] = []
-    if template_id is not None or use_template:
-        tpl = await tpl_service.load_template(company, template_id, ("input", "templateId"),
-                                              kind=template_kind)
-        subject, body = tpl.subject, tpl.body
-        template_docs = list(await tpl.attachments.all())
-    else:
-        errors += messaging.check_subject(subject, ("input", "subject"))
-        errors += messaging.check_body(body, ("input", "body"))
-        if errors:
-            return errors
-    assert subject is not None and body is not None
-    plan.documents = messaging.unique_documents([*template_docs, *plan.documents])
+    try:
+        source = await compose.resolve_source(
+            company=company, kinds=(template_kind,), template_id=template_id,
+            use_template=use_template, subject=subject, body=body)
+    except InputError as exc:
+        return exc.errors
+    errors: list[FieldError] = []
+    plan.documents = messaging.unique_documents([*source.documents, *plan.documents])
     cands, positions = await _related([a for _, a in found])
     for index, app in found:
         cand = cands[app.candidate_id]
@@ -150,7 +144,7 @@ async def _render_all(
                                        application=app, position=positions.get(app.position_id),
                                        rejection_reason=reason)
         try:
-            rendered = tpl_service.render_text(subject, body, tpl_service.render_context(rows))
+            rendered = compose.compose(source, tpl_service.render_context(rows))
         except InputError as exc:
             errors += [FieldError(e.code, f"Application {gid} ({cand.full_name}): {e.message}",
                                   (*_app_path(index), *(e.field or ())[1:]))
