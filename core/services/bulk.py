@@ -119,14 +119,15 @@ async def _render_all(
     *, plan: Plan, found: list[tuple[int, Application]], kind: MessageKind,
     template_kind: TemplateKind, template_id: uuid.UUID | None, use_template: bool,
     subject: str | None, body: str | None, reason: RejectionReason | None,
-    scheduled_at: datetime | None, bulk_id: uuid.UUID,
+    scheduled_at: datetime | None, bulk_id: uuid.UUID, default_kind: TemplateKind | None = None,
 ) -> list[FieldError]:
-    """Render every recipient's message; errors name the application."""
+    """Render every recipient's message, each in the candidate's language; errors name the
+    application."""
     company = plan.company
     try:
         source = await compose.resolve_source(
             company=company, kinds=(template_kind,), template_id=template_id,
-            use_template=use_template, subject=subject, body=body)
+            use_template=use_template, subject=subject, body=body, default_kind=default_kind)
     except InputError as exc:
         return exc.errors
     errors: list[FieldError] = []
@@ -313,7 +314,8 @@ async def reject_applications(
     send_email: bool = False, template_id: uuid.UUID | None = None, use_template: bool = False,
     scheduled_at: datetime | None = None, idempotency_key: str | None = None,
 ) -> BulkOperation:
-    """Reject applications with a reason; optionally a rejection email (now or later) and
+    """Reject applications with a reason; optionally a rejection email (from template_id,
+    else the company's default REJECTION template or the starter text), now or later, and
     anonymisation, which waits until that candidate's rejection email reached SENT."""
     errors = messaging.check_idempotency_key(idempotency_key, ("input", "idempotencyKey"))
     existing = None if errors else await _existing(employee.company_id, idempotency_key)
@@ -341,9 +343,6 @@ async def reject_applications(
         errors.append(FieldError(ErrorCode.INVALID_INPUT,
                                  "templateId and scheduledAt need sendEmail: true.",
                                  ("input", "sendEmail")))
-    if send_email and template_id is None and not use_template:
-        errors.append(FieldError(ErrorCode.INVALID_INPUT, "A rejection email needs a REJECTION "
-                                 "template.", ("input", "templateId")))
     plan = Plan(company, employee, [a for _, a in found])
     bulk_id = uuid.uuid4()
     if not errors and send_email:
@@ -351,7 +350,9 @@ async def reject_applications(
             plan=plan, found=found, kind=MessageKind.REJECTION,
             template_kind=TemplateKind.REJECTION, template_id=template_id,
             use_template=use_template, subject=None, body=None, reason=reason,
-            scheduled_at=when, bulk_id=bulk_id)
+            scheduled_at=when, bulk_id=bulk_id,
+            # Without templateId: the company's default REJECTION template, else the starter.
+            default_kind=TemplateKind.REJECTION)
     if errors:
         raise InputError(errors)
     assert reason is not None
