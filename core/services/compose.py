@@ -42,11 +42,21 @@ class Source:
     # Text written for this mail: it has no language of its own, the reader's is reported.
     written: bool = False
 
+    # A bulk send asks for the same few languages thousands of times.
+    _picked: dict[str | None, Version] = field(default_factory=dict, repr=False)
+
     def version_for(self, language: str | None) -> Version:
-        if self.written:
-            v = self.versions[0]
-            return Version(normalize_language(language) or DEFAULT_LANGUAGE, v.subject, v.body)
-        return self.versions[pick_language([v.language for v in self.versions], language)]
+        picked = self._picked.get(language)
+        if picked is None:
+            if self.written:
+                v = self.versions[0]
+                picked = Version(normalize_language(language) or DEFAULT_LANGUAGE, v.subject,
+                                 v.body)
+            else:
+                picked = self.versions[pick_language([v.language for v in self.versions],
+                                                     language)]
+            self._picked[language] = picked
+        return picked
 
 
 @dataclass(frozen=True)
@@ -111,9 +121,9 @@ async def resolve_source(
             raise InputError(errors)
         if subject is None and body is None:
             return base
-        base.versions = [Version(v.language, v.subject if subject is None else subject,
-                                 v.body if body is None else body) for v in base.versions]
-        return base
+        return Source([Version(v.language, v.subject if subject is None else subject,
+                               v.body if body is None else body) for v in base.versions],
+                      documents=base.documents)
     errors = check_subject(subject, (*path, "subject")) + check_body(body, (*path, "body"))
     if errors:
         raise InputError(errors)
