@@ -64,7 +64,9 @@ class CancelInterviewInput:
 @strawberry.input
 class SendInterviewInvitationInput:
     interview_id: strawberry.ID
-    template_id: strawberry.ID | None = None
+    template_id: strawberry.ID | None = strawberry.field(default=None, description=(
+        "An INTERVIEW_INVITATION template. Without it and without subject/body: the company's "
+        "default invitation template, else the starter text, in the candidate's language."))
     subject: str | None = None
     body: str | None = None
     cc: list[str] | None = strawberry.field(default_factory=list)

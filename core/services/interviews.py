@@ -136,7 +136,9 @@ async def send_invitation(
     document_ids: Sequence[uuid.UUID | None] = (), new_files: Sequence[StagedFile] = (),
     scheduled_at: datetime | None = None, idempotency_key: str | None = None,
 ) -> Message:
-    """The invitation mail with a METHOD:REQUEST calendar object for the interview."""
+    """The invitation mail with a METHOD:REQUEST calendar object for the interview, written
+    from ``template_id``, or ``subject``/``body``, else the company's default invitation
+    template or the starter text, in the candidate's language."""
     p = ("input",)
     try:
         existing = await messaging.find_by_idempotency_key(employee.company_id, idempotency_key)
@@ -157,7 +159,8 @@ async def send_invitation(
         try:
             source = await compose.resolve_source(
                 company=env.company, kinds=(TemplateKind.INTERVIEW_INVITATION,),
-                template_id=template_id, use_template=use_template, subject=subject, body=body)
+                template_id=template_id, use_template=use_template, subject=subject, body=body,
+                default_kind=TemplateKind.INTERVIEW_INVITATION)
         except InputError as exc:
             errors += exc.errors
         if errors or source is None:

@@ -422,3 +422,28 @@ async def test_bulk_email_and_rejection_in_each_language(api, tenant):
     assert subjects == {"nl": "Uw sollicitatie naar de functie van Backend Engineer",
                         "en": "Your application for Backend Engineer",
                         "de-CH": "Ihre Bewerbung als Backend Engineer"}
+
+
+async def test_invitation_without_text_uses_the_default(api, tenant, db):
+    _, app_id, _ = await _candidate(api, tenant, "Nina", "nl")
+    data = await api.gql(tenant, SCHEDULE, input={
+        "applicationId": app_id, "startsAt": "2026-12-15T13:00:00Z",
+        "endsAt": "2026-12-15T14:00:00Z", "location": "Keizersgracht 1, Amsterdam"})
+    iv = data["scheduleInterview"]["interview"]
+    preview = (await api.gql(tenant, PREVIEW, input={"interviewId": iv["id"],
+                                                     "kind": "INTERVIEW_INVITATION"}))["previewMessage"]
+    out = (await api.gql(tenant, INVITE, input={"interviewId": iv["id"]}))["sendInterviewInvitation"]
+    assert out["errors"] == []
+    assert out["message"]["subject"] == preview["subject"] == \
+        "Uitnodiging: Sollicitatiegesprek – Backend Engineer"
+    assert out["message"]["body"] == preview["body"]
+    assert "dinsdag 15 december 2026" in preview["body"] and "Keizersgracht 1" in preview["body"]
+    # The same without the add-on: the starter text.
+    plain = await make_tenant("Plain", "Pat", "pat@plain.example", templates=False)
+    _, app_id, _ = await _candidate(api, plain, "Ed", "en-GB", tz="Europe/London")
+    data = await api.gql(plain, SCHEDULE, input={
+        "applicationId": app_id, "startsAt": "2026-12-15T13:00:00Z", "endsAt": "2026-12-15T14:00:00Z"})
+    out = (await api.gql(plain, INVITE, input={
+        "interviewId": data["scheduleInterview"]["interview"]["id"]}))["sendInterviewInvitation"]
+    assert out["message"]["subject"] == "Invitation: Interview – Backend Engineer"
+    assert out["message"]["body"].startswith("Dear Ed,")
