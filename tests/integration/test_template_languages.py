@@ -447,3 +447,22 @@ async def test_invitation_without_text_uses_the_default(api, tenant, db):
         "interviewId": data["scheduleInterview"]["interview"]["id"]}))["sendInterviewInvitation"]
     assert out["message"]["subject"] == "Invitation: Interview – Backend Engineer"
     assert out["message"]["body"].startswith("Dear Ed,")
+
+
+async def test_deleting_a_template_removes_its_translations(api, tenant):
+    [tpl] = (await api.gql(tenant, TEMPLATES, kind="REJECTION"))["emailTemplates"]
+    out = await api.gql(tenant, """mutation($id: ID!) { deleteEmailTemplate(id: $id) {
+        deletedId errors { code } } }""", id=tpl["id"])
+    assert out["deleteEmailTemplate"]["errors"] == []
+    assert await EmailTemplateTranslation.filter(template__company_id=tenant.company.id,
+                                                 template__kind="REJECTION").count() == 0
+    assert await EmailTemplateTranslation.all().count() == 8  # the other four kinds' nl and de
+    # Without a REJECTION template the rejection email falls back to the starter text.
+    _, app_id, _ = await _candidate(api, tenant, "Nina", "nl")
+    reasons = (await api.gql(tenant, "{ rejectionReasons { id } }"))["rejectionReasons"]
+    out = (await api.gql(tenant, REJECT, input={"applicationIds": [app_id],
+                                                "reasonId": reasons[0]["id"],
+                                                "sendEmail": True}))["rejectApplications"]
+    assert out["errors"] == []
+    [msg] = await Message.filter(kind="REJECTION")
+    assert msg.subject == "Uw sollicitatie naar de functie van Backend Engineer"
