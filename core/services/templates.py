@@ -1,4 +1,5 @@
-"""Email templates: save-time checks, the render context, rendering, previews."""
+"""Email templates: saving them with their language versions, the render context, previews
+(rendered through core.services.compose, like every send)."""
 
 from __future__ import annotations
 
