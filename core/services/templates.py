@@ -70,7 +70,12 @@ def _check_versions(
         errors.append(FieldError(ErrorCode.INVALID_INPUT,
                                  f"{language!r} is not a language tag (like en, nl or nl-BE).",
                                  ("input", "language")))
-    errors += template_errors(r.validate_template(subject, body, kind.value), ("input",))
+    main = template_errors(r.validate_template(subject, body, kind.value), ("input",))
+    if translations:
+        # With several versions, every message says which one it is about.
+        main = [FieldError(e.code, f"{own or language} version: {e.message}", e.field)
+                for e in main]
+    errors += main
     seen = {own.lower()} if own else set()
     out: list[TranslationInput] = []
     for i, t in enumerate(translations or ()):

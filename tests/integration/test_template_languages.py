@@ -466,3 +466,14 @@ async def test_deleting_a_template_removes_its_translations(api, tenant):
     assert out["errors"] == []
     [msg] = await Message.filter(kind="REJECTION")
     assert msg.subject == "Uw sollicitatie naar de functie van Backend Engineer"
+
+
+async def test_main_text_error_names_its_language_beside_translations(api, tenant):
+    out = (await api.gql(tenant, CREATE_TEMPLATE, input={
+        "name": "T", "kind": "MESSAGE", "language": "de", "subject": "Hallo",
+        "body": "{{ kandidat.name }}",
+        "translations": [{"language": "en", "subject": "Hi", "body": "{{ candidate.first_name }}"}]}
+    ))["createEmailTemplate"]
+    [error] = out["errors"]
+    assert (error["code"], error["field"]) == ("TEMPLATE_ERROR", ["input", "body"])
+    assert error["message"].startswith("de version:") and "kandidat.name" in error["message"]
