@@ -88,8 +88,9 @@ class PreviewMessageInput:
     kind: TemplateKind | None = strawberry.field(  # type: ignore[valid-type]
         default=None, description=(
             "Without templateId: preview the default text of this kind (the company's default "
-            "template, else the starter text), as rescheduleInterview and cancelInterview "
-            "send it; subject or body replace that part of it."))
+            "template, else the starter text), as sendInterviewInvitation, rescheduleInterview, "
+            "cancelInterview and rejectApplications send it; subject or body replace that part "
+            "of it."))
 
 
 @strawberry.type

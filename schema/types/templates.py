@@ -30,7 +30,7 @@ class EmailTemplate(Node):
         "translation matches their language."))
     is_default: bool = strawberry.field(description=(
         "Used for this kind when a mail is sent without a template or text (interview "
-        "updates and cancellations). One per kind."))
+        "invitations, updates and cancellations, rejection emails). One per kind."))
     row: strawberry.Private[models.EmailTemplate]
 
     @classmethod
