@@ -5,6 +5,22 @@ from tortoise.fields.base import OnDelete
 from uuid import uuid4
 from tortoise import fields
 
+class WidenColumn(ops.AlterField):
+    """AlterField everywhere but SQLite. SQLite does not enforce VARCHAR lengths, and Tortoise
+    alters a SQLite column by remaking the table, whose DROP cascades to the rows that refer
+    to it (a template's attachment links would be lost)."""
+
+    async def database_forward(self, app_label, old_state, new_state, state_editor=None) -> None:
+        if state_editor is not None and state_editor.DIALECT == "sqlite":
+            return
+        await super().database_forward(app_label, old_state, new_state, state_editor)
+
+    async def database_backward(self, app_label, old_state, new_state, state_editor=None) -> None:
+        if state_editor is not None and state_editor.DIALECT == "sqlite":
+            return
+        await super().database_backward(app_label, old_state, new_state, state_editor)
+
+
 class Migration(migrations.Migration):
     dependencies = [('models', '0003_inbound_receipt')]
 
@@ -23,7 +39,8 @@ class Migration(migrations.Migration):
             options={'table': 'email_template_translation', 'app': 'models', 'unique_together': (('template', 'language'),), 'pk_attr': 'id', 'table_description': 'The subject and body of a template in one more language.'},
             bases=['Model'],
         ),
-        ops.AlterField(
+        # INTERVIEW_CANCELLATION is 22 characters.
+        WidenColumn(
             model_name='EmailTemplate',
             name='kind',
             field=fields.CharEnumField(description='INTERVIEW_INVITATION: INTERVIEW_INVITATION\nINTERVIEW_UPDATE: INTERVIEW_UPDATE\nINTERVIEW_CANCELLATION: INTERVIEW_CANCELLATION\nMESSAGE: MESSAGE\nREJECTION: REJECTION', enum_type=TemplateKind, max_length=22),
