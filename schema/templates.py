@@ -54,8 +54,9 @@ class EmailTemplateInput:
     subject: str
     body: str
     attachment_document_ids: list[strawberry.ID] | None = strawberry.field(default_factory=list)
-    language: str | None = strawberry.field(default="en", description=(
-        "Language (BCP 47) of subject and body."))
+    language: str | None = strawberry.field(default=None, description=(
+        "Language (BCP 47) of subject and body. Omitted: \"en\" when creating, unchanged when "
+        "updating."))
     translations: list[TemplateTranslationInput] | None = strawberry.field(
         default=None, description=(
             "The other language versions, each checked like subject and body. Omitted on "
@@ -119,7 +120,7 @@ async def _save(info: Info, input: EmailTemplateInput, template_id: strawberry.I
             template_id=uuid_of(template_id, "EmailTemplate") if template_id else None,
             name=input.name, kind=core_enums.TemplateKind(input.kind),
             subject=input.subject, body=input.body, attachment_ids=doc_ids, creating=creating,
-            language=input.language if input.language is not None else "en",
+            language=input.language,
             translations=None if input.translations is None else [
                 service.TranslationInput(t.language, t.subject, t.body)
                 for t in input.translations],

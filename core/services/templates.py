@@ -101,12 +101,13 @@ def _check_versions(
 async def save_template(
     *, employee: Employee, template_id: uuid.UUID | None = None, name: str, kind: TemplateKind,
     subject: str, body: str, attachment_ids: Sequence[uuid.UUID | None] = (), creating: bool,
-    language: str = "en", translations: Sequence[TranslationInput] | None = None,
+    language: str | None = None, translations: Sequence[TranslationInput] | None = None,
     is_default: bool | None = None,
 ) -> EmailTemplate:
-    """Create or update a template with its language versions. ``translations`` None keeps
-    an updated template's translations ([] removes them); ``is_default`` None keeps (or, when
-    creating, is False). A default template stops being one for the others of its kind."""
+    """Create or update a template with its language versions. None keeps what an updated
+    template has (``language``, ``translations``, ``is_default``) and, when creating, means
+    "en", none and False; [] removes the translations. A default template stops being one
+    for the others of its kind."""
     company = await Company.get(id=employee.company_id)
     await require_templates_feature(company, ("input",))
     tpl = None
@@ -117,6 +118,8 @@ async def save_template(
     errors: list[FieldError] = []
     if not name.strip():
         errors.append(FieldError(ErrorCode.INVALID_INPUT, "A name is required.", ("input", "name")))
+    if language is None:
+        language = tpl.language if tpl is not None else "en"
     own, versions, e = _check_versions(kind, language, subject, body, translations)
     errors += e
     if translations is None and tpl is not None and own is not None:

@@ -226,8 +226,7 @@ async def test_update_keeps_or_replaces_translations_and_one_default(api, tenant
     assert out["template"]["isDefault"] is True and out["template"]["language"] == "nl"
     # A kept translation must suit a new kind: interview placeholders in a MESSAGE are refused.
     out = (await api.gql(tenant, UPDATE_TEMPLATE, id=tid, input={
-        "name": "Mine 3", "kind": "MESSAGE", "language": "nl", "subject": "a", "body": "b"}
-    ))["updateEmailTemplate"]
+        "name": "Mine 3", "kind": "MESSAGE", "subject": "a", "body": "b"}))["updateEmailTemplate"]
     assert out["errors"] and out["errors"][0]["code"] == "TEMPLATE_ERROR"
     assert "en version" in out["errors"][0]["message"]
     # [] removes them; isDefault false stops being the default.
@@ -235,7 +234,11 @@ async def test_update_keeps_or_replaces_translations_and_one_default(api, tenant
         "name": "Mine", "kind": "INTERVIEW_UPDATE", "subject": "a", "body": "b",
         "translations": [], "isDefault": False}))["updateEmailTemplate"]
     assert out["template"]["translations"] == [] and out["template"]["isDefault"] is False
-    assert out["template"]["language"] == "en"
+    assert out["template"]["language"] == "nl"  # omitted: unchanged
+    # A new template without a language is English.
+    out = (await api.gql(tenant, CREATE_TEMPLATE, input={
+        "name": "Plain", "kind": "MESSAGE", "subject": "a", "body": "b"}))["createEmailTemplate"]
+    assert out["template"]["language"] == "en" and out["template"]["isDefault"] is False
 
 
 # --------------------------------------------------------------------------- interview mails
