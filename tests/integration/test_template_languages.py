@@ -480,3 +480,16 @@ async def test_main_text_error_names_its_language_beside_translations(api, tenan
     [error] = out["errors"]
     assert (error["code"], error["field"]) == ("TEMPLATE_ERROR", ["input", "body"])
     assert error["message"].startswith("de version:") and "kandidat.name" in error["message"]
+
+
+async def test_seed_if_empty_for_a_company_made_before_the_starter_set(db):
+    from core.services.starter import seed_if_empty
+
+    company, _, _ = await create_company(name="Old", admin_name="O", admin_email="o@old.example")
+    await EmailTemplate.filter(company_id=company.id).delete()
+    await RejectionReason.filter(company_id=company.id).delete()
+    await seed_if_empty(company)
+    await seed_if_empty(company)  # a second start adds nothing
+    assert await EmailTemplate.filter(company_id=company.id).count() == 5
+    labels = [r.label for r in await RejectionReason.filter(company_id=company.id)]
+    assert len(labels) == len(set(labels)) >= 5
