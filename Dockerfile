@@ -17,6 +17,7 @@ COPY schema ./schema
 COPY worker ./worker
 COPY inbound ./inbound
 COPY recruitmail ./recruitmail
+COPY templates ./templates
 RUN pip install . \
     && useradd --system --uid 10001 --home-dir /data --no-create-home recruitmail \
     && mkdir -p /data/blobs \

@@ -151,15 +151,20 @@ def _admin_run(fn: Callable[[], Awaitable[dict[str, str]]]) -> None:
 @click.option("--admin-name", required=True)
 @click.option("--admin-email", required=True)
 @click.option("--templates/--no-templates", default=True, help="The email templates add-on.")
-def create_company(name: str, admin_name: str, admin_email: str, templates: bool) -> None:
-    """Create a company and its first employee; prints {company_id, employee_id, token}."""
+@click.option("--language", default="en", show_default=True, type=click.Choice(["en", "nl", "de"]),
+              help="Language of the starter rejection reasons and of the starter templates' "
+                   "main text (the other languages become translations).")
+def create_company(name: str, admin_name: str, admin_email: str, templates: bool,
+                   language: str) -> None:
+    """Create a company and its first employee, with the starter rejection reasons and (with
+    the templates add-on) the starter templates; prints {company_id, employee_id, token}."""
     from core.ids import to_global_id
     from core.services.admin import create_company as create
 
     async def run() -> dict[str, str]:
         company, employee, token = await create(
-            name=name, admin_name=admin_name, admin_email=admin_email, templates=templates
-        )
+            name=name, admin_name=admin_name, admin_email=admin_email, templates=templates,
+            language=language)
         return {"company_id": to_global_id("Company", company.id),
                 "employee_id": to_global_id("Employee", employee.id), "token": token}
 
@@ -272,16 +277,20 @@ def dev(catcher_port: int) -> None:
 async def _dev_token(s: Settings) -> str:
     from core.models import Company
     from core.services.admin import create_company, create_token
+    from core.services.starter import seed_if_empty
 
     path = Path(s.var_dir) / "dev-token.json"
     if path.exists():
         data = json.loads(path.read_text())
-        if await Company.get_or_none(id=data["company_id"]) is not None:
+        known = await Company.get_or_none(id=data["company_id"])
+        if known is not None:
+            await seed_if_empty(known)
             return str(data["token"])
     from core.models import Employee
 
     company = await Company.filter(name="Dev Company").first()
     if company is not None:
+        await seed_if_empty(company)
         employee = await Employee.filter(company_id=company.id).first()
         if employee is not None:
             token = await create_token(employee_id=employee.id)

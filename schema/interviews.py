@@ -37,6 +37,13 @@ class RescheduleInterviewInput:
     video_link: str | None = None
     notify_candidate: bool | None = strawberry.field(default=True, description=(
         "Send the updated invitation (same UID, SEQUENCE + 1) when one was sent before."))
+    template_id: strawberry.ID | None = strawberry.field(default=None, description=(
+        "An INTERVIEW_UPDATE template. Without it and without subject/body: the company's "
+        "default INTERVIEW_UPDATE template, else the starter text, in the candidate's language."))
+    subject: str | None = strawberry.field(default=None, description=(
+        "The update's subject (placeholders filled); alone, it replaces the default's."))
+    body: str | None = strawberry.field(default=None, description=(
+        "The update's text (placeholders filled); alone, it replaces the default's."))
 
 
 @strawberry.input
@@ -44,12 +51,22 @@ class CancelInterviewInput:
     interview_id: strawberry.ID
     notify_candidate: bool | None = strawberry.field(
         default=True, description="Send an iTIP CANCEL when an invitation was sent before.")
+    template_id: strawberry.ID | None = strawberry.field(default=None, description=(
+        "An INTERVIEW_CANCELLATION template. Without it and without subject/body: the "
+        "company's default INTERVIEW_CANCELLATION template, else the starter text, in the "
+        "candidate's language."))
+    subject: str | None = strawberry.field(default=None, description=(
+        "The cancellation's subject (placeholders filled); alone, it replaces the default's."))
+    body: str | None = strawberry.field(default=None, description=(
+        "The cancellation's text (placeholders filled); alone, it replaces the default's."))
 
 
 @strawberry.input
 class SendInterviewInvitationInput:
     interview_id: strawberry.ID
-    template_id: strawberry.ID | None = None
+    template_id: strawberry.ID | None = strawberry.field(default=None, description=(
+        "An INTERVIEW_INVITATION template. Without it and without subject/body: the company's "
+        "default invitation template, else the starter text, in the candidate's language."))
     subject: str | None = None
     body: str | None = None
     cc: list[str] | None = strawberry.field(default_factory=list)
@@ -97,11 +114,17 @@ class InterviewMutation:
     @strawberry.mutation
     async def reschedule_interview(self, info: Info,
                                    input: RescheduleInterviewInput) -> InterviewPayload:
+        template_id = uuid_of(input.template_id, "EmailTemplate") if input.template_id else None
+        if input.template_id is not None and template_id is None:
+            return InterviewPayload(errors=user_errors([not_found("template", "input",
+                                                                  "templateId")]))
         try:
             row, msg = await service.reschedule_interview(
                 employee=info.context.viewer, interview_id=uuid_of(input.interview_id, "Interview"),
                 starts_at=input.starts_at, ends_at=input.ends_at, location=input.location,
-                video_link=input.video_link, notify=input.notify_candidate is not False)
+                video_link=input.video_link, notify=input.notify_candidate is not False,
+                template_id=template_id, use_template=input.template_id is not None,
+                subject=input.subject, body=input.body)
         except InputError as exc:
             return InterviewPayload(errors=user_errors(exc))
         return InterviewPayload(interview=Interview.from_row(row),
@@ -109,10 +132,16 @@ class InterviewMutation:
 
     @strawberry.mutation
     async def cancel_interview(self, info: Info, input: CancelInterviewInput) -> InterviewPayload:
+        template_id = uuid_of(input.template_id, "EmailTemplate") if input.template_id else None
+        if input.template_id is not None and template_id is None:
+            return InterviewPayload(errors=user_errors([not_found("template", "input",
+                                                                  "templateId")]))
         try:
             row, msg = await service.cancel_interview(
                 employee=info.context.viewer, interview_id=uuid_of(input.interview_id, "Interview"),
-                notify=input.notify_candidate is not False)
+                notify=input.notify_candidate is not False, template_id=template_id,
+                use_template=input.template_id is not None, subject=input.subject,
+                body=input.body)
         except InputError as exc:
             return InterviewPayload(errors=user_errors(exc))
         return InterviewPayload(interview=Interview.from_row(row),

@@ -66,6 +66,11 @@ class Loaders:
         self.bulk_operation = by_id(models.BulkOperation)
         self.document = by_id(models.Document)
         self.email_template = by_id(models.EmailTemplate)
+        # Keys are ids of templates already loaded through the company scope.
+        self.translations_by_template: DataLoader[
+            uuid.UUID, list[models.EmailTemplateTranslation]] = DataLoader(
+            load_fn=_grouped(models.EmailTemplateTranslation, "template_id", ("language", "id")),
+            cache=cache)
         self.applications_by_candidate: DataLoader[uuid.UUID, list[models.Application]] = (
             DataLoader(load_fn=_grouped(models.Application, "candidate_id",
                                         ("created_at", "id"), company_id=company_id),

@@ -1,4 +1,5 @@
-"""Email templates: lookups and the placeholder catalogue (editing comes with its service)."""
+"""Email templates: lookups, editing (with language versions), the placeholder catalogue and
+the preview."""
 
 import strawberry
 
@@ -26,12 +27,24 @@ class TemplateQuery:
             qs = qs.filter(kind=kind)
         return [EmailTemplate.from_row(r) for r in await qs.order_by("name", "id")]
 
-    @strawberry.field
+    @strawberry.field(description=(
+        "The placeholders a template of this kind may use, as {{ name }} (Jinja2 syntax), in "
+        "templates and in text written for one mail alike. A placeholder with no value is "
+        "refused at send, unless it has a fallback: {{ interview.video_link | default(\"the "
+        "link follows\") }}. Besides default(\"…\"), only upper, lower, title, capitalize, "
+        "trim and {% if %} work."))
     def placeholders(
         self, info: Info, kind: TemplateKind  # type: ignore[valid-type]
     ) -> list[Placeholder]:
         info.context.viewer  # noqa: B018 - authenticated callers only
         return [Placeholder.from_spec(p) for p in placeholders_for(str(kind))]
+
+
+@strawberry.input
+class TemplateTranslationInput:
+    language: str
+    subject: str
+    body: str
 
 
 @strawberry.input
@@ -41,6 +54,16 @@ class EmailTemplateInput:
     subject: str
     body: str
     attachment_document_ids: list[strawberry.ID] | None = strawberry.field(default_factory=list)
+    language: str | None = strawberry.field(default=None, description=(
+        "Language (BCP 47) of subject and body. Omitted: \"en\" when creating, unchanged when "
+        "updating."))
+    translations: list[TemplateTranslationInput] | None = strawberry.field(
+        default=None, description=(
+            "The other language versions, each checked like subject and body. Omitted on "
+            "update: kept; []: removed."))
+    is_default: bool | None = strawberry.field(default=None, description=(
+        "Make this the company's default template of its kind (the previous one stops "
+        "being it). Omitted: false when creating, unchanged when updating."))
 
 
 @strawberry.type
@@ -63,6 +86,12 @@ class PreviewMessageInput:
     template_id: strawberry.ID | None = None
     subject: str | None = None
     body: str | None = None
+    kind: TemplateKind | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description=(
+            "Without templateId: preview the default text of this kind (the company's default "
+            "template, else the starter text), as sendInterviewInvitation, rescheduleInterview, "
+            "cancelInterview and rejectApplications send it; subject or body replace that part "
+            "of it."))
 
 
 @strawberry.type
@@ -74,6 +103,9 @@ class MessagePreview:
     missing_placeholders: list[str] = strawberry.field(
         description="Placeholders used in the text that this context cannot fill.")
     errors: list[UserError]
+    language: str = strawberry.field(description=(
+        "The language version used: the candidate's (exact tag, then primary subtag), else "
+        "the template's own; for written text, the candidate's language."))
 
 
 async def _save(info: Info, input: EmailTemplateInput, template_id: strawberry.ID | None,
@@ -88,7 +120,12 @@ async def _save(info: Info, input: EmailTemplateInput, template_id: strawberry.I
             employee=info.context.viewer,
             template_id=uuid_of(template_id, "EmailTemplate") if template_id else None,
             name=input.name, kind=core_enums.TemplateKind(input.kind),
-            subject=input.subject, body=input.body, attachment_ids=doc_ids, creating=creating)
+            subject=input.subject, body=input.body, attachment_ids=doc_ids, creating=creating,
+            language=input.language,
+            translations=None if input.translations is None else [
+                service.TranslationInput(t.language, t.subject, t.body)
+                for t in input.translations],
+            is_default=input.is_default)
     except InputError as exc:
         return EmailTemplatePayload(errors=user_errors(exc))
     return EmailTemplatePayload(template=EmailTemplate.from_row(row))
@@ -135,7 +172,8 @@ class PreviewQuery:
             employee=info.context.viewer, candidate_id=ids["candidate_id"],
             application_id=ids["application_id"], interview_id=ids["interview_id"],
             template_id=ids["template_id"], use_template=input.template_id is not None,
-            subject=input.subject, body=input.body, bad_ids=bad)
+            subject=input.subject, body=input.body, bad_ids=bad,
+            kind=core_enums.TemplateKind(input.kind) if input.kind is not None else None)
         return MessagePreview(subject=p.subject, body=p.body, from_name=p.from_name,
                               from_address=p.from_address, missing_placeholders=p.missing,
-                              errors=user_errors(p.errors))
+                              errors=user_errors(p.errors), language=p.language)

@@ -178,7 +178,8 @@ def interview_details(ictx: InterviewCtx, language: str | None, tz: str | None) 
 
 # --------------------------------------------------------------------------- catalogue
 
-KINDS = ("INTERVIEW_INVITATION", "MESSAGE", "REJECTION")
+KINDS = ("INTERVIEW_INVITATION", "INTERVIEW_UPDATE", "INTERVIEW_CANCELLATION", "MESSAGE",
+         "REJECTION")
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,8 @@ _EXAMPLE_INTERVIEW = InterviewCtx(
     timezone="Europe/Amsterdam", location="Keizersgracht 1, Amsterdam",
     video_link="https://meet.example/abc", interviewers=["Ada Admin", "Bo Berg"])
 
-_ALL, _IV, _REJ = KINDS, ("INTERVIEW_INVITATION",), ("REJECTION",)
+_ALL, _REJ = KINDS, ("REJECTION",)
+_IV = ("INTERVIEW_INVITATION", "INTERVIEW_UPDATE", "INTERVIEW_CANCELLATION")
 
 PLACEHOLDERS: list[PlaceholderSpec] = [
     PlaceholderSpec("candidate.first_name", "The candidate's first name", "Nina", _ALL),
@@ -235,8 +237,7 @@ PLACEHOLDERS: list[PlaceholderSpec] = [
 
 
 def placeholders_for(kind: str) -> list[PlaceholderSpec]:
-    """The placeholders a template of ``kind`` may use (INTERVIEW_INVITATION, MESSAGE,
-    REJECTION)."""
+    """The placeholders a template of ``kind`` may use (one of ``KINDS``)."""
     if kind not in KINDS:
         raise ValueError(f"unknown template kind {kind!r}; expected one of {', '.join(KINDS)}")
     return [p for p in PLACEHOLDERS if kind in p.kinds]

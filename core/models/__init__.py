@@ -11,7 +11,7 @@ from core.models.messages import (
     Message,
     MessageEvent,
 )
-from core.models.templates import EmailTemplate
+from core.models.templates import EmailTemplate, EmailTemplateTranslation
 
 __all__ = [
     "ApiToken",
@@ -22,6 +22,7 @@ __all__ = [
     "Document",
     "DocumentGrant",
     "EmailTemplate",
+    "EmailTemplateTranslation",
     "Employee",
     "InboundEmail",
     "InboundReceipt",

@@ -10,12 +10,17 @@ from core.errors import ErrorCode, FieldError, InputError
 from core.mail.addresses import normalize_address
 from core.models import ApiToken, Company, Employee
 from core.security import hash_token, new_api_token
+from core.services import starter
 
 
 async def create_company(
-    *, name: str, admin_name: str, admin_email: str, templates: bool = True
+    *, name: str, admin_name: str, admin_email: str, templates: bool = True,
+    language: str = "en",
 ) -> tuple[Company, Employee, str]:
-    """A company with its first (admin) employee and a token for them, shown once."""
+    """A company with its first (admin) employee and a token for them, shown once; with
+    the starter set: rejection reasons in ``language`` and, with the templates add-on, its
+    own copy of the starter templates (written in ``language``, the others as translations)."""
+    lang = starter.check_starter_language(language)
     email = normalize_address(admin_email)
     if not name.strip() or not admin_name.strip():
         raise InputError(FieldError(ErrorCode.INVALID_INPUT, "Name and admin name are required."))
@@ -28,6 +33,9 @@ async def create_company(
             company=company, name=admin_name.strip(), email=email, is_admin=True
         )
         await ApiToken.create(employee=employee, token_hash=digest)
+        await starter.seed_rejection_reasons(company, lang)
+        if templates:
+            await starter.seed_templates(company, lang)
     return company, employee, token
 
 

@@ -44,7 +44,7 @@ from core.models.enums import (
     MessageStatus,
     TemplateKind,
 )
-from core.services import delivery, interviews, messaging
+from core.services import compose, delivery, interviews, messaging
 from core.services import templates as tpl_service
 from core.services.documents import StagedFile, create_documents, discard_all, resolve_attachable
 
@@ -120,24 +120,19 @@ async def _render_all(
     *, plan: Plan, found: list[tuple[int, Application]], kind: MessageKind,
     template_kind: TemplateKind, template_id: uuid.UUID | None, use_template: bool,
     subject: str | None, body: str | None, reason: RejectionReason | None,
-    scheduled_at: datetime | None, bulk_id: uuid.UUID,
+    scheduled_at: datetime | None, bulk_id: uuid.UUID, default_kind: TemplateKind | None = None,
 ) -> list[FieldError]:
-    """Render every recipient's message; errors name the application."""
-    errors: list[FieldError] = []
+    """Render every recipient's message, each in the candidate's language; errors name the
+    application."""
     company = plan.company
-    template_docs: list[Document] = []
-    if template_id is not None or use_template:
-        tpl = await tpl_service.load_template(company, template_id, ("input", "templateId"),
-                                              kind=template_kind)
-        subject, body = tpl.subject, tpl.body
-        template_docs = list(await tpl.attachments.all())
-    else:
-        errors += messaging.check_subject(subject, ("input", "subject"))
-        errors += messaging.check_body(body, ("input", "body"))
-        if errors:
-            return errors
-    assert subject is not None and body is not None
-    plan.documents = messaging.unique_documents([*template_docs, *plan.documents])
+    try:
+        source = await compose.resolve_source(
+            company=company, kinds=(template_kind,), template_id=template_id,
+            use_template=use_template, subject=subject, body=body, default_kind=default_kind)
+    except InputError as exc:
+        return exc.errors
+    errors: list[FieldError] = []
+    plan.documents = messaging.unique_documents([*source.documents, *plan.documents])
     cands, positions = await _related([a for _, a in found])
     for index, app in found:
         cand = cands[app.candidate_id]
@@ -151,7 +146,7 @@ async def _render_all(
                                        application=app, position=positions.get(app.position_id),
                                        rejection_reason=reason)
         try:
-            rendered = tpl_service.render_text(subject, body, tpl_service.render_context(rows))
+            rendered = compose.compose(source, tpl_service.render_context(rows))
         except InputError as exc:
             errors += [FieldError(e.code, f"Application {gid} ({cand.full_name}): {e.message}",
                                   (*_app_path(index), *(e.field or ())[1:]))
@@ -323,7 +318,8 @@ async def reject_applications(
     send_email: bool = False, template_id: uuid.UUID | None = None, use_template: bool = False,
     scheduled_at: datetime | None = None, idempotency_key: str | None = None,
 ) -> BulkOperation:
-    """Reject applications with a reason; optionally a rejection email (now or later) and
+    """Reject applications with a reason; optionally a rejection email (from template_id,
+    else the company's default REJECTION template or the starter text), now or later, and
     anonymisation, which waits until that candidate's rejection email reached SENT."""
     errors = messaging.check_idempotency_key(idempotency_key, ("input", "idempotencyKey"))
     existing = None if errors else await _existing(employee.company_id, idempotency_key)
@@ -351,9 +347,6 @@ async def reject_applications(
         errors.append(FieldError(ErrorCode.INVALID_INPUT,
                                  "templateId and scheduledAt need sendEmail: true.",
                                  ("input", "sendEmail")))
-    if send_email and template_id is None and not use_template:
-        errors.append(FieldError(ErrorCode.INVALID_INPUT, "A rejection email needs a REJECTION "
-                                 "template.", ("input", "templateId")))
     plan = Plan(company, employee, [a for _, a in found])
     bulk_id = uuid.uuid4()
     if not errors and send_email:
@@ -361,7 +354,9 @@ async def reject_applications(
             plan=plan, found=found, kind=MessageKind.REJECTION,
             template_kind=TemplateKind.REJECTION, template_id=template_id,
             use_template=use_template, subject=None, body=None, reason=reason,
-            scheduled_at=when, bulk_id=bulk_id)
+            scheduled_at=when, bulk_id=bulk_id,
+            # Without templateId: the company's default REJECTION template, else the starter.
+            default_kind=TemplateKind.REJECTION)
     if errors:
         raise InputError(errors)
     assert reason is not None

@@ -12,11 +12,11 @@ from tortoise.transactions import in_transaction
 
 from core.errors import ErrorCode, FieldError, InputError
 from core.mail import ics
-from core.mail.details import interview_details, resolve_locale
+from core.mail.details import resolve_locale
 from core.models import Application, Candidate, Company, Employee, Interview, Message, Position
 from core.models.enums import AttendeeResponse, MessageKind, TemplateKind
 from core.security import signed_address
-from core.services import messaging
+from core.services import compose, messaging
 from core.services import templates as tpl_service
 from core.services.documents import StagedFile, discard_all
 from core.settings import get_settings
@@ -24,21 +24,20 @@ from core.text_input import TIMEZONE, text_errors
 
 MAX_TITLE = 300
 
-_WORDS = {
-    "en": {"update": "Updated invitation", "cancel": "Cancelled", "invite": "Invitation",
-           "update_intro": "The interview has moved. The new details:",
-           "cancel_intro": "The interview below has been cancelled."},
-    "nl": {"update": "Gewijzigde uitnodiging", "cancel": "Geannuleerd", "invite": "Uitnodiging",
-           "update_intro": "Het gesprek is verplaatst. De nieuwe gegevens:",
-           "cancel_intro": "Het onderstaande gesprek is geannuleerd."},
-    "de": {"update": "Geänderte Einladung", "cancel": "Abgesagt", "invite": "Einladung",
-           "update_intro": "Das Gespräch wurde verschoben. Die neuen Angaben:",
-           "cancel_intro": "Das folgende Gespräch wurde abgesagt."},
+# The default interview title (calendar summary and ``interview.title``), in the candidate's
+# language; reschedule and cancellation texts come from templates (core.services.compose).
+_DEFAULT_TITLE = {
+    "en": "Interview – {position}",
+    "nl": "Sollicitatiegesprek – {position}",
+    "de": "Vorstellungsgespräch – {position}",
+    "fr": "Entretien – {position}",
+    "es": "Entrevista – {position}",
 }
 
 
-def _words(language: str | None) -> dict[str, str]:
-    return _WORDS.get(resolve_locale(language).language, _WORDS["en"])
+def default_title(position_title: str, language: str | None) -> str:
+    pattern = _DEFAULT_TITLE.get(resolve_locale(language).language, _DEFAULT_TITLE["en"])
+    return pattern.format(position=" ".join(position_title.split()))
 
 
 def _check_zone(name: str | None, path: tuple[str, ...]) -> list[FieldError]:
@@ -133,7 +132,7 @@ async def schedule_interview(
     zone = timezone or candidate.timezone or "UTC"
     errors = _check_times(starts_at, ends_at, p) + _check_zone(zone, (*p, "timezone"))
     errors += _check_link(video_link, (*p, "videoLink"))
-    title = (title or "").strip() or f"Interview: {position.title}"
+    title = (title or "").strip() or default_title(position.title, candidate.language)
     if len(title) > MAX_TITLE or "\n" in title or "\r" in title:
         errors.append(FieldError(ErrorCode.INVALID_INPUT, "The title must be one short line.",
                                  (*p, "title")))
@@ -160,14 +159,6 @@ async def schedule_interview(
     return iv
 
 
-async def details_for(iv: Interview, candidate: Candidate) -> str:
-    ctx = tpl_service.render_context(tpl_service.ContextRows(
-        company=await Company.get(id=iv.company_id), candidate=candidate, interview=iv,
-        interviewers=await tpl_service.interviewer_names(iv)))
-    assert ctx.interview is not None
-    return interview_details(ctx.interview, candidate.language, candidate.timezone)
-
-
 async def _event_spec(iv: Interview, candidate: Candidate, description: str) -> ics.EventSpec:
     organizer = await Employee.get(id=iv.organizer_id)
     return ics.EventSpec(
@@ -186,7 +177,9 @@ async def send_invitation(
     document_ids: Sequence[uuid.UUID | None] = (), new_files: Sequence[StagedFile] = (),
     scheduled_at: datetime | None = None, idempotency_key: str | None = None,
 ) -> Message:
-    """The invitation mail with a METHOD:REQUEST calendar object for the interview."""
+    """The invitation mail with a METHOD:REQUEST calendar object for the interview, written
+    from ``template_id``, or ``subject``/``body``, else the company's default invitation
+    template or the starter text, in the candidate's language."""
     p = ("input",)
     try:
         existing = await messaging.find_by_idempotency_key(employee.company_id, idempotency_key)
@@ -203,24 +196,21 @@ async def send_invitation(
             employee=employee, candidate=candidate, application=app, cc=cc, bcc=bcc,
             scheduled_at=scheduled_at, document_ids=document_ids)
         errors = env.errors + messaging.check_idempotency_key(idempotency_key, (*p, "idempotencyKey"))
+        source = None
+        try:
+            source = await compose.resolve_source(
+                company=env.company, kinds=(TemplateKind.INTERVIEW_INVITATION,),
+                template_id=template_id, use_template=use_template, subject=subject, body=body,
+                default_kind=TemplateKind.INTERVIEW_INVITATION)
+        except InputError as exc:
+            errors += exc.errors
+        if errors or source is None:
+            raise InputError(errors)
         rows = tpl_service.ContextRows(
             company=env.company, candidate=candidate, sender=employee, application=app,
             position=await Position.get(id=app.position_id), interview=iv,
             interviewers=await tpl_service.interviewer_names(iv))
-        template_docs = []
-        if template_id is not None or use_template:
-            tpl = await tpl_service.load_template(env.company, template_id, (*p, "templateId"),
-                                                  kind=TemplateKind.INTERVIEW_INVITATION)
-            subject, body = tpl.subject, tpl.body
-            template_docs = list(await tpl.attachments.all())
-        else:
-            errors += messaging.check_subject(subject, (*p, "subject"))
-            errors += messaging.check_body(body, (*p, "body"))
-        if errors:
-            raise InputError(errors)
-        assert subject is not None and body is not None
-        # Written text may use placeholders too; rendering also refuses unknown names.
-        rendered = tpl_service.render_text(subject, body, tpl_service.render_context(rows))
+        rendered = compose.compose(source, tpl_service.render_context(rows))
     except BaseException:
         discard_all(new_files)
         raise
@@ -230,7 +220,8 @@ async def send_invitation(
         company=env.company, candidate=candidate, kind=MessageKind.INTERVIEW_INVITATION,
         subject=rendered.subject, body=text, sender=employee, application_id=app.id,
         interview_id=iv.id, cc=env.cc, bcc=env.bcc, scheduled_at=env.when,
-        idempotency_key=idempotency_key, documents=[*template_docs, *env.documents],
+        idempotency_key=idempotency_key,
+        documents=messaging.unique_documents([*source.documents, *env.documents]),
         ics=ics.build_request(spec), ics_method="REQUEST", new_files=list(new_files),
     )
 
@@ -240,24 +231,37 @@ async def send_invitation(
     return await messaging.store_one(draft, also=mark_sent_invitation)
 
 
-async def _notice(iv: Interview, employee: Employee, *, cancel: bool) -> messaging.Draft:
+async def _notice(iv: Interview, employee: Employee, source: compose.Source, *,
+                  cancel: bool) -> messaging.Draft:
+    """The update or cancellation mail of an interview (already moved or cancelled in
+    memory), written from ``source`` in the candidate's language."""
     app = await Application.get(id=iv.application_id)
     candidate = await Candidate.get(id=app.candidate_id)
     company = await Company.get(id=iv.company_id)
-    words = _words(candidate.language)
-    details = await details_for(iv, candidate)
-    intro = words["cancel_intro"] if cancel else words["update_intro"]
-    body = f"{intro}\n\n{details}"
-    spec = await _event_spec(iv, candidate, body)
+    rows = tpl_service.ContextRows(
+        company=company, candidate=candidate, sender=employee, application=app,
+        position=await Position.get(id=app.position_id), interview=iv,
+        interviewers=await tpl_service.interviewer_names(iv))
+    rendered = compose.compose(source, tpl_service.render_context(rows))
+    spec = await _event_spec(iv, candidate, rendered.body)
     return messaging.Draft(
         company=company, candidate=candidate,
         kind=MessageKind.INTERVIEW_CANCELLATION if cancel else MessageKind.INTERVIEW_UPDATE,
-        subject=f"{words['cancel' if cancel else 'update']}: {iv.title}",
-        body=messaging.with_signature(body, employee.signature), sender=employee,
-        application_id=app.id, interview_id=iv.id,
+        subject=rendered.subject,
+        body=messaging.with_signature(rendered.body, employee.signature), sender=employee,
+        application_id=app.id, interview_id=iv.id, documents=list(source.documents),
         ics=ics.build_cancel(spec) if cancel else ics.build_request(spec),
         ics_method="CANCEL" if cancel else "REQUEST",
     )
+
+
+async def _notice_source(employee: Employee, kind: TemplateKind, template_id: uuid.UUID | None,
+                         use_template: bool, subject: str | None,
+                         body: str | None) -> compose.Source:
+    company = await Company.get(id=employee.company_id)
+    return await compose.resolve_source(
+        company=company, kinds=(kind,), template_id=template_id, use_template=use_template,
+        subject=subject, body=body, default_kind=kind)
 
 
 async def cancellations_for(
@@ -269,13 +273,17 @@ async def cancellations_for(
     rows = await Interview.filter(application_id__in=list(application_ids), cancelled=False,
                                   ends_at__gt=datetime.now(UTC))
     drafts: list[messaging.Draft] = []
+    source: compose.Source | None = None
     for iv in rows:
         iv.cancelled = True
         candidate = await Candidate.filter(applications__id=iv.application_id).first()
         if iv.invitation_sent and candidate is not None and candidate.email \
                 and candidate.anonymized_at is None:
             iv.sequence += 1
-            draft = await _notice(iv, employee, cancel=True)
+            if source is None:
+                source = await _notice_source(employee, TemplateKind.INTERVIEW_CANCELLATION,
+                                              None, False, None, None)
+            draft = await _notice(iv, employee, source, cancel=True)
             draft.bulk_operation_id = bulk_operation_id
             drafts.append(draft)
     return rows, drafts
@@ -284,16 +292,27 @@ async def cancellations_for(
 async def reschedule_interview(
     *, employee: Employee, interview_id: uuid.UUID | None, starts_at: datetime, ends_at: datetime,
     location: str | None = None, video_link: str | None = None, notify: bool = True,
+    template_id: uuid.UUID | None = None, use_template: bool = False,
+    subject: str | None = None, body: str | None = None,
 ) -> tuple[Interview, Message | None]:
     """New time; when an invitation went out, an update (same UID, SEQUENCE + 1) and the
-    candidate's answer back to NEEDS_ACTION until they answer the new time (RFC 5546)."""
+    candidate's answer back to NEEDS_ACTION until they answer the new time (RFC 5546).
+    The update is written from ``template_id`` (INTERVIEW_UPDATE), or ``subject``/``body``,
+    else the company's default INTERVIEW_UPDATE template or the starter text, in the
+    candidate's language."""
     p = ("input",)
     iv = await _load_interview(employee, interview_id, (*p, "interviewId"))
     errors = _check_times(starts_at, ends_at, p) + _check_link(video_link, (*p, "videoLink"))
     if iv.cancelled:
         errors.append(FieldError(ErrorCode.INVALID_STATE, "The interview was cancelled.",
                                  (*p, "interviewId")))
-    if errors:
+    source = None
+    try:
+        source = await _notice_source(employee, TemplateKind.INTERVIEW_UPDATE, template_id,
+                                      use_template, subject, body)
+    except InputError as exc:
+        errors += exc.errors
+    if errors or source is None:
         raise InputError(errors)
     iv.starts_at, iv.ends_at = starts_at.astimezone(UTC), ends_at.astimezone(UTC)
     if location is not None:
@@ -306,7 +325,7 @@ async def reschedule_interview(
         iv.candidate_response = AttendeeResponse.NEEDS_ACTION
         iv.candidate_responded_at = None
         iv.candidate_comment = None  # type: ignore[assignment]
-        draft = await _notice(iv, employee, cancel=False)
+        draft = await _notice(iv, employee, source, cancel=False)
 
         async def save(_: list[Message]) -> None:
             await iv.save()
@@ -319,16 +338,22 @@ async def reschedule_interview(
 
 async def cancel_interview(
     *, employee: Employee, interview_id: uuid.UUID | None, notify: bool = True,
+    template_id: uuid.UUID | None = None, use_template: bool = False,
+    subject: str | None = None, body: str | None = None,
 ) -> tuple[Interview, Message | None]:
+    """Cancel; when an invitation went out, a METHOD:CANCEL mail written like a reschedule's
+    update (INTERVIEW_CANCELLATION template, text, default or starter text)."""
     p = ("input",)
     iv = await _load_interview(employee, interview_id, (*p, "interviewId"))
     if iv.cancelled:
         raise InputError(FieldError(ErrorCode.INVALID_STATE, "The interview is already cancelled.",
                                     (*p, "interviewId")))
+    source = await _notice_source(employee, TemplateKind.INTERVIEW_CANCELLATION, template_id,
+                                  use_template, subject, body)
     iv.cancelled = True
     if notify and iv.invitation_sent:
         iv.sequence += 1
-        draft = await _notice(iv, employee, cancel=True)
+        draft = await _notice(iv, employee, source, cancel=True)
 
         async def save(_: list[Message]) -> None:
             await iv.save()

@@ -331,6 +331,7 @@ async def send_message(
     """
     from core.models import Position
     from core.models.enums import TemplateKind
+    from core.services import compose
     from core.services import templates as tpl_service
 
     p = ("input",)
@@ -349,43 +350,36 @@ async def send_message(
                                    cc=cc, bcc=bcc, scheduled_at=scheduled_at,
                                    document_ids=document_ids)
         errors += env.errors
-        template_docs: list[Document] = []
-        if template_id is not None or use_template:
-            tpl = await tpl_service.load_template(company, template_id, (*p, "templateId"))
-            if tpl.kind == TemplateKind.INTERVIEW_INVITATION:
-                raise InputError(FieldError(ErrorCode.INVALID_INPUT,
-                                            "Use sendInterviewInvitation for invitation templates.",
-                                            (*p, "templateId")))
-            rows = tpl_service.ContextRows(
-                company=company, candidate=candidate, sender=employee, application=application,
-                position=await Position.get(id=application.position_id) if application else None)
-            if errors:
-                raise InputError(errors)
-            rendered = tpl_service.render_text(tpl.subject, tpl.body, tpl_service.render_context(rows))
-            subject, body = rendered.subject, rendered.body
-            template_docs = list(await tpl.attachments.all())
-        else:
-            errors += check_subject(subject, (*p, "subject"))
-            errors += check_body(body, (*p, "body"))
-        if errors:
+        source = None
+        try:
+            # Interview mails carry a calendar object: they have their own mutations.
+            source = await compose.resolve_source(
+                company=company, kinds=(TemplateKind.MESSAGE, TemplateKind.REJECTION),
+                template_id=template_id, use_template=use_template, subject=subject, body=body)
+        except InputError as exc:
+            errors += exc.errors
+        if errors or source is None:
             raise InputError(errors)
+        rows = tpl_service.ContextRows(
+            company=company, candidate=candidate, sender=employee, application=application,
+            position=await Position.get(id=application.position_id) if application else None)
+        composed = compose.compose(source, tpl_service.render_context(rows))
     except BaseException:
         discard_all(new_files)
         raise
-    assert subject is not None and body is not None
     draft = Draft(
         company=company,
         candidate=candidate,
         kind=kind,
-        subject=subject.strip(),
-        body=with_signature(body, employee.signature),
+        subject=composed.subject,
+        body=with_signature(composed.body, employee.signature),
         sender=employee,
         application_id=application.id if application else None,
         cc=env.cc,
         bcc=env.bcc,
         scheduled_at=env.when,
         idempotency_key=idempotency_key,
-        documents=unique_documents([*template_docs, *env.documents]),
+        documents=unique_documents([*source.documents, *env.documents]),
         new_files=list(new_files),
     )
     return await store_one(draft)

@@ -1,4 +1,5 @@
-"""Email templates: save-time checks, the render context, rendering, previews."""
+"""Email templates: saving them with their language versions, the render context, previews
+(rendered through core.services.compose, like every send)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from tortoise.transactions import in_transaction
 
 from core.errors import ErrorCode, FieldError, InputError
 from core.mail import render as r
+from core.mail.languages import normalize_language
 from core.models import (
     Application,
     Candidate,
     Company,
     EmailTemplate,
+    EmailTemplateTranslation,
     Employee,
     Interview,
     Position,
@@ -48,10 +51,63 @@ async def load_template(company: Company, template_id: uuid.UUID | None,
     return tpl
 
 
+@dataclass(frozen=True)
+class TranslationInput:
+    language: str
+    subject: str
+    body: str
+
+
+def _check_versions(
+    kind: TemplateKind, language: str, subject: str, body: str,
+    translations: Sequence[TranslationInput] | None,
+) -> tuple[str | None, list[TranslationInput], list[FieldError]]:
+    """The normalised language and translations of a template being saved, and every
+    problem of every version (a translation's errors name its language)."""
+    errors: list[FieldError] = []
+    own = normalize_language(language)
+    if own is None:
+        errors.append(FieldError(ErrorCode.INVALID_INPUT,
+                                 f"{language!r} is not a language tag (like en, nl or nl-BE).",
+                                 ("input", "language")))
+    main = template_errors(r.validate_template(subject, body, kind.value), ("input",))
+    if translations:
+        # With several versions, every message says which one it is about.
+        main = [FieldError(e.code, f"{own or language} version: {e.message}", e.field)
+                for e in main]
+    errors += main
+    seen = {own.lower()} if own else set()
+    out: list[TranslationInput] = []
+    for i, t in enumerate(translations or ()):
+        path = ("input", "translations", str(i))
+        lang = normalize_language(t.language)
+        if lang is None:
+            errors.append(FieldError(ErrorCode.INVALID_INPUT,
+                                     f"{t.language!r} is not a language tag (like en, nl or nl-BE).",
+                                     (*path, "language")))
+        elif lang.lower() in seen:
+            errors.append(FieldError(ErrorCode.INVALID_INPUT,
+                                     f"The template already has a {lang} version.",
+                                     (*path, "language")))
+        else:
+            seen.add(lang.lower())
+        errors += [FieldError(ErrorCode.TEMPLATE_ERROR, f"{lang or t.language} version: {e}",
+                              (*path, e.field))
+                   for e in r.validate_template(t.subject, t.body, kind.value)]
+        out.append(TranslationInput(lang or t.language, t.subject, t.body))
+    return own, out, errors
+
+
 async def save_template(
     *, employee: Employee, template_id: uuid.UUID | None = None, name: str, kind: TemplateKind,
     subject: str, body: str, attachment_ids: Sequence[uuid.UUID | None] = (), creating: bool,
+    language: str | None = None, translations: Sequence[TranslationInput] | None = None,
+    is_default: bool | None = None,
 ) -> EmailTemplate:
+    """Create or update a template with its language versions. None keeps what an updated
+    template has (``language``, ``translations``, ``is_default``) and, when creating, means
+    "en", none and False; [] removes the translations. A default template stops being one
+    for the others of its kind."""
     company = await Company.get(id=employee.company_id)
     await require_templates_feature(company, ("input",))
     tpl = None
@@ -62,22 +118,48 @@ async def save_template(
     errors: list[FieldError] = []
     if not name.strip():
         errors.append(FieldError(ErrorCode.INVALID_INPUT, "A name is required.", ("input", "name")))
-    errors += template_errors(r.validate_template(subject, body, kind.value), ("input",))
+    if language is None:
+        language = tpl.language if tpl is not None else "en"
+    own, versions, e = _check_versions(kind, language, subject, body, translations)
+    errors += e
+    if translations is None and tpl is not None and own is not None:
+        # Kept translations must still suit the (possibly new) kind and language.
+        kept = [TranslationInput(t.language, t.subject, t.body) for t in
+                await EmailTemplateTranslation.filter(template_id=tpl.id).order_by("language")]
+        kept = [t for t in kept if t.language.lower() != own.lower()]
+        for t in kept:
+            errors += [FieldError(ErrorCode.TEMPLATE_ERROR, f"{t.language} version: {e}",
+                                  ("input", "translations"))
+                       for e in r.validate_template(t.subject, t.body, kind.value)]
+        versions, translations = kept, kept
     docs, e = await resolve_attachable(employee, list(attachment_ids), candidate_id=None,
                                        path=("input", "attachmentDocumentIds"))
     errors += e
     if errors:
         raise InputError(errors)
+    assert own is not None
     async with in_transaction():
         if tpl is None:
             tpl = await EmailTemplate.create(company_id=company.id, name=name.strip(), kind=kind,
-                                             subject=subject, body=body)
+                                             subject=subject, body=body, language=own,
+                                             is_default=bool(is_default))
         else:
             tpl.name, tpl.kind, tpl.subject, tpl.body = name.strip(), kind, subject, body
+            tpl.language = own
+            if is_default is not None:
+                tpl.is_default = is_default
             await tpl.save()
             await tpl.attachments.clear()
         if docs:
             await tpl.attachments.add(*docs)
+        if translations is not None:
+            await EmailTemplateTranslation.filter(template_id=tpl.id).delete()
+            await EmailTemplateTranslation.bulk_create([
+                EmailTemplateTranslation(template_id=tpl.id, language=t.language,
+                                         subject=t.subject, body=t.body) for t in versions])
+        if tpl.is_default:
+            await EmailTemplate.filter(company_id=company.id, kind=kind, is_default=True).exclude(
+                id=tpl.id).update(is_default=False)
     return tpl
 
 
@@ -131,15 +213,6 @@ async def interviewer_names(interview: Interview) -> list[str]:
     return [e.name for e in await interview.interviewers.all().order_by("name")]
 
 
-def render_text(subject: str, body: str, ctx: r.RenderContext,
-                prefix: tuple[str, ...] = ("input",)) -> r.RenderedText:
-    """Render, turning every template problem into TEMPLATE_ERROR field errors."""
-    try:
-        return r.render(subject, body, ctx)
-    except r.TemplateError as exc:
-        raise InputError(template_errors([exc], prefix)) from None
-
-
 @dataclass
 class Preview:
     subject: str
@@ -148,6 +221,7 @@ class Preview:
     from_address: str
     missing: list[str]
     errors: list[FieldError]
+    language: str = "en"
 
 
 async def preview_message(
@@ -155,9 +229,14 @@ async def preview_message(
     application_id: uuid.UUID | None = None, interview_id: uuid.UUID | None = None,
     template_id: uuid.UUID | None = None, use_template: bool = False,
     subject: str | None = None, body: str | None = None, bad_ids: Sequence[str] = (),
+    kind: TemplateKind | None = None,
 ) -> Preview:
-    """What would be sent (placeholders filled, signature included), storing nothing.
-    Unfillable placeholders are listed, and also reported as TEMPLATE_ERROR errors."""
+    """What would be sent (placeholders filled, signature included), storing nothing: the
+    same source and rendering as the send mutations (core.services.compose). With ``kind``
+    and no template, the default text of that kind (what rescheduleInterview and
+    cancelInterview send when given no text). Unfillable placeholders are listed, and also
+    reported as TEMPLATE_ERROR errors."""
+    from core.services import compose
     from core.services.messaging import sender_identity
 
     company = await Company.get(id=employee.company_id)
@@ -183,30 +262,22 @@ async def preview_message(
     if candidate is None:
         errors.append(FieldError(ErrorCode.NOT_FOUND, "A candidate (or an application or "
                                  "interview) is needed to preview.", ("input", "candidateId")))
-    if template_id is not None or use_template:
-        try:
-            tpl = await load_template(company, template_id, ("input", "templateId"))
-        except InputError as exc:
-            return Preview("", "", from_name, from_address, [], errors + exc.errors)
-        subject, body = tpl.subject, tpl.body
-    if subject is None or body is None:
-        errors.append(FieldError(ErrorCode.INVALID_INPUT, "Give templateId, or subject and body.",
-                                 ("input", "subject" if subject is None else "body")))
-    if errors or candidate is None or subject is None or body is None:
-        return Preview("", "", from_name, from_address, [], errors)
+    language = normalize_language(candidate.language if candidate else None) or "en"
+    try:
+        source = await compose.resolve_source(
+            company=company, kinds=tuple(TemplateKind), template_id=template_id,
+            use_template=use_template, subject=subject, body=body, default_kind=kind)
+    except InputError as exc:
+        return Preview("", "", from_name, from_address, [], errors + exc.errors, language)
+    if errors or candidate is None:
+        return Preview("", "", from_name, from_address, [], errors, language)
     rows = ContextRows(company=company, candidate=candidate, sender=employee,
                        application=application,
                        position=await Position.get(id=application.position_id) if application else None,
                        interview=interview,
                        interviewers=await interviewer_names(interview) if interview else [])
-    ctx = render_context(rows)
-    try:
-        missing = r.missing_placeholders(subject, body, ctx)
-    except r.TemplateError as exc:
-        return Preview("", "", from_name, from_address, [], template_errors([exc], ("input",)))
-    try:
-        rendered = r.render(subject, body, ctx)
-    except r.TemplateError as exc:
-        return Preview("", "", from_name, from_address, missing, template_errors([exc], ("input",)))
-    return Preview(rendered.subject, r.with_signature(rendered.body, employee.signature), from_name,
-                   from_address, missing, [])
+    composed, language, missing, errors = compose.preview(source, render_context(rows))
+    if composed is None:
+        return Preview("", "", from_name, from_address, missing, errors, language)
+    return Preview(composed.subject, r.with_signature(composed.body, employee.signature), from_name,
+                   from_address, missing, [], language)

@@ -12,18 +12,40 @@ from schema.relay import Node, gid, node_resolver
 from schema.types.documents import Document, load_documents
 
 
+@strawberry.type(description="The subject and body of a template in one more language.")
+class TemplateTranslation:
+    language: str = strawberry.field(description="BCP 47 tag, e.g. nl or nl-BE.")
+    subject: str
+    body: str
+
+
 @strawberry.type
 class EmailTemplate(Node):
     name: str
     kind: TemplateKind  # type: ignore[valid-type]
     subject: str
     body: str
+    language: str = strawberry.field(description=(
+        "Language (BCP 47) of subject and body: the version a candidate reads when no "
+        "translation matches their language."))
+    is_default: bool = strawberry.field(description=(
+        "Used for this kind when a mail is sent without a template or text (interview "
+        "invitations, updates and cancellations, rejection emails). One per kind."))
     row: strawberry.Private[models.EmailTemplate]
 
     @classmethod
     def from_row(cls, row: models.EmailTemplate) -> "EmailTemplate":
         return cls(id=gid("EmailTemplate", row.id), name=row.name, kind=row.kind,
-                   subject=row.subject, body=row.body, row=row)
+                   subject=row.subject, body=row.body, language=row.language,
+                   is_default=row.is_default, row=row)
+
+    @strawberry.field(description=(
+        "The other language versions. A candidate reads the version of their language: the "
+        "exact tag, then its primary subtag (nl-BE reads nl), else the template's own."))
+    async def translations(self, info: Info) -> list[TemplateTranslation]:
+        rows = await info.context.loaders.translations_by_template.load(self.row.id)
+        return [TemplateTranslation(language=t.language, subject=t.subject, body=t.body)
+                for t in rows]
 
     @strawberry.field(description="Documents attached to every message made from this template.")
     async def attachments(self, info: Info) -> list[Document]:

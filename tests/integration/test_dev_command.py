@@ -181,6 +181,11 @@ async def test_dev_command_end_to_end(tmp_path: Path):
 
         data = await dev.gql("{ viewer { name } company { name } }")
         assert data == {"viewer": {"name": "Dev Admin"}, "company": {"name": "Dev Company"}}
+        # The Dev Company starts with the starter set (found by the installed command).
+        starter = await dev.gql("{ emailTemplates { kind translations { language } } "
+                                "rejectionReasons { label } }")
+        assert len(starter["emailTemplates"]) == 5 and len(starter["rejectionReasons"]) >= 5
+        assert all(len(t["translations"]) == 2 for t in starter["emailTemplates"])
         created = (await dev.gql(CREATE_CANDIDATE))["createCandidate"]
         assert created["errors"] == []
         cid = created["candidate"]["id"]

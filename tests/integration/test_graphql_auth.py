@@ -111,11 +111,16 @@ async def test_other_company_sees_nothing(api, tenant, other_tenant):
     assert mine["message"] and mine["candidate"] and mine["bulkOperation"] and mine["interview"]
     assert mine["byCandidate"]["totalCount"] == 1 and mine["byBulk"]["totalCount"] == 1
     theirs = await api.gql(other_tenant, q, **args)
+    # Each company has its own starter reasons and templates; none of the other's.
+    for field in ("rejectionReasons", "emailTemplates"):
+        assert not {r["id"] for r in theirs.pop(field)} & {r["id"] for r in mine[field]}
+    assert ids["RejectionReason"] in {r["id"] for r in mine["rejectionReasons"]}
+    assert ids["EmailTemplate"] in {r["id"] for r in mine["emailTemplates"]}
     assert theirs == {
         "message": None, "candidate": None, "bulkOperation": None, "interview": None,
         "candidates": {"totalCount": 0, "edges": []}, "messages": {"totalCount": 0},
-        "applications": {"totalCount": 0}, "positions": [], "rejectionReasons": [],
-        "emailTemplates": [], "byCandidate": {"totalCount": 0}, "byBulk": {"totalCount": 0},
+        "applications": {"totalCount": 0}, "positions": [],
+        "byCandidate": {"totalCount": 0}, "byBulk": {"totalCount": 0},
     }
     # Nor can they act on it.
     out = (await api.gql(other_tenant, """mutation($id: ID!) { cancelScheduledMessage(id: $id)

@@ -108,14 +108,16 @@ async def test_positions_reasons_viewer_company(api, tenant):
     await create_position(api, tenant, "Alpha")
     bad = (await api.gql(tenant, CREATE_POSITION, title="a\nb"))["createPosition"]
     assert bad["errors"][0]["field"] == ["input", "title"] and bad["position"] is None
-    out = (await api.gql(tenant, """mutation { createRejectionReason(label: "Position filled") {
+    out = (await api.gql(tenant, """mutation { createRejectionReason(label: "Hiring freeze") {
         rejectionReason { id label } errors { code } } }"""))["createRejectionReason"]
-    assert out["rejectionReason"]["label"] == "Position filled"
+    assert out["rejectionReason"]["label"] == "Hiring freeze"
     data = await api.gql(tenant, """{ positions { title } rejectionReasons { label }
         viewer { name email signature } company { name features { emailTemplates }
         emailSettings { senderNameMode recruitingAddress smtpConfigured } } }""")
     assert [p["title"] for p in data["positions"]] == ["Alpha", "Zeta"]
-    assert data["rejectionReasons"] == [{"label": "Position filled"}]
+    # The starter reasons (English by default) and the new one, by label.
+    labels = [r["label"] for r in data["rejectionReasons"]]
+    assert "Hiring freeze" in labels and "Position filled" in labels and labels == sorted(labels)
     assert data["viewer"] == {"name": "Ada Admin", "email": "ada@acme.example",
                               "signature": None}
     assert data["company"] == {"name": "Acme Recruiting", "features": {"emailTemplates": True},
