@@ -32,7 +32,7 @@ from core.models.enums import (
 from core.services import delivery
 
 if TYPE_CHECKING:
-    from core.mail.itip import CalendarReply, ProposedTime
+    from core.mail.itip_interpret import CalendarReply, ProposedTime
 
 log = logging.getLogger(__name__)
 
