@@ -1,4 +1,4 @@
-"""/metrics (Prometheus text format 0.0.4) and the GraphQL operation counters.
+"""/metrics (Prometheus text format 0.0.4).
 
 Wiring:
 
@@ -6,30 +6,17 @@ Wiring:
     from api.metrics import metrics_endpoint
     routes = [..., Route("/metrics", metrics_endpoint)]
 
-    # schema/__init__.py
-    from api.metrics import GraphQLMetrics
-    EXTENSIONS = [GraphQLMetrics, RequireAuthentication, ...]   # the class, not an instance
-
-What is exposed and how it is computed: core/metrics.py.
+The GraphQL operation counters are kept by schema.metrics.GraphQLMetrics (a strawberry
+extension the schema adds itself). What is exposed and how it is computed: core/metrics.py.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from starlette.requests import Request
 from starlette.responses import Response
-from strawberry.extensions import SchemaExtension
-from strawberry.types.graphql import OperationType
 
-from core.metrics import (
-    GRAPHQL_DURATION,
-    GRAPHQL_OPERATIONS,
-    GRAPHQL_SUBSCRIPTIONS,
-    render_latest,
-)
+from core.metrics import render_latest
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # "text/plain; version=0.0.4; charset=utf-8"
 
@@ -40,49 +27,4 @@ async def metrics_endpoint(request: Request) -> Response:
     return Response(body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
 
-class GraphQLMetrics(SchemaExtension):
-    """Counts every GraphQL operation (ok/error by operation type) and times queries/mutations.
-
-    Give strawberry the class (a fresh instance per operation, no shared state).
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._subscription_open = False
-
-    def _operation_type(self) -> str:
-        try:
-            op = self.execution_context.operation_type
-        except Exception:  # no parsable document, or an unknown operation name
-            return "unknown"
-        return op.value if isinstance(op, OperationType) else str(op)
-
-    def on_parse(self) -> Iterator[None]:
-        yield
-        if (self.execution_context.graphql_document is not None
-                and self._operation_type() == "subscription"):
-            self._subscription_open = True
-            GRAPHQL_SUBSCRIPTIONS.inc()
-
-    def on_operation(self) -> Iterator[None]:
-        started = time.perf_counter()
-        failed = False
-        try:
-            yield
-        except BaseException:
-            failed = True
-            raise
-        finally:
-            if self._subscription_open:
-                GRAPHQL_SUBSCRIPTIONS.dec()
-                self._subscription_open = False
-            op_type = self._operation_type()
-            ctx = self.execution_context
-            result_errors = getattr(ctx.result, "errors", None) if ctx.result is not None else None
-            error = failed or bool(ctx.pre_execution_errors) or bool(result_errors)
-            GRAPHQL_OPERATIONS.labels(op_type, "error" if error else "ok").inc()
-            if op_type in ("query", "mutation"):
-                GRAPHQL_DURATION.labels(op_type).observe(time.perf_counter() - started)
-
-
-__all__ = ["CONTENT_TYPE", "GraphQLMetrics", "metrics_endpoint"]
+__all__ = ["CONTENT_TYPE", "metrics_endpoint"]

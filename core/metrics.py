@@ -35,7 +35,7 @@ Process-local (this api process since it started; each replica its own, ``sum`` 
 - ``recruitmail_graphql_subscriptions_active`` (gauge): subscriptions open now.
 - the standard ``process_*`` and ``python_*`` collectors.
 
-The counters are incremented by ``api.metrics.GraphQLMetrics`` (a strawberry extension).
+The counters are incremented by ``schema.metrics.GraphQLMetrics`` (a strawberry extension).
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
 
-from core.mail.itip import CalendarReply, InboundCalendar, classify_message
+from core.mail.itip import classify_message
+from core.mail.itip_interpret import CalendarReply, InboundCalendar
 from core.services.inbound import ATTACHMENT_LIMIT, safe_text
 from inbound.bounces import DeliveryReport, parse_delivery_report
 from inbound.replies import auto_reply_reason

@@ -21,6 +21,7 @@ from core.models import Application, Interview, Message
 from core.models.enums import InboundOutcome
 from core.security import parse_signed_address
 from core.services import inbound as service
+from core.services import inbound_bounces, inbound_calendar, inbound_replies
 from core.services.inbound import InboundCopy, InboundResult, IncomingAttachment
 from core.settings import get_settings
 from inbound.bounces import DeliveryReport, describe_delay, describe_failure
@@ -105,7 +106,7 @@ async def _bounce(parsed: ParsedMail, msg: Message, copy: InboundCopy) -> Inboun
         return await service.record_ignored(
             copy=copy, detail=f"only a copy failed ({failed}); the candidate's address was not "
                               "reported", **links)
-    return await service.record_bounce(message_id=msg.id, reason=reason, copy=copy)
+    return await inbound_bounces.record_bounce(message_id=msg.id, reason=reason, copy=copy)
 
 
 async def _to_bounce_address(parsed: ParsedMail, msg: Message, copy: InboundCopy) -> InboundResult:
@@ -128,7 +129,7 @@ async def _returned_bounce(parsed: ParsedMail, *, company_id: uuid.UUID, candida
     """A DSN at a reply or organizer address: a bounce when it names one of the
     candidate's messages (by the returned Message-ID), else kept and ignored."""
     report = parsed.report or DeliveryReport()
-    target = await service.find_returned_message(
+    target = await inbound_bounces.find_returned_message(
         company_id=company_id, candidate_id=candidate_id,
         rfc_message_id=report.original_message_id, recruitmail_id=report.recruitmail_message)
     if target is None:
@@ -163,7 +164,7 @@ async def _reply_message(parsed: ParsedMail, copy: InboundCopy, *, company_id: u
         notes = [*notes, f"automatic reply ({parsed.auto_reply})"]
     files = [IncomingAttachment(a.filename, a.content_type, a.data)
              for a in parsed.attachments if a.data is not None]
-    return await service.record_reply_message(
+    return await inbound_replies.record_reply_message(
         company_id=company_id, candidate_id=candidate_id, application_id=application_id,
         interview_id=interview_id, from_name=parsed.from_name, from_address=parsed.from_address,
         to=copy.rcpt, subject=parsed.subject, body=body or "(empty message)",
@@ -173,7 +174,7 @@ async def _reply_message(parsed: ParsedMail, copy: InboundCopy, *, company_id: u
 
 
 async def _counter(parsed: ParsedMail, interview_id: uuid.UUID, copy: InboundCopy) -> InboundResult:
-    return await service.record_counter_proposal(
+    return await inbound_calendar.record_counter_proposal(
         interview_id=interview_id, replies=parsed.calendar.replies,
         proposals=parsed.calendar.proposals, copy=copy, from_name=parsed.from_name,
         from_address=parsed.from_address, rfc_message_id=rfc_message_id(parsed, copy.raw),
@@ -190,7 +191,7 @@ async def _to_reply_address(parsed: ParsedMail, msg: Message, copy: InboundCopy)
     kind = parsed.calendar.kind
     notes: list[str] = []
     if msg.interview_id is not None and kind == "reply":
-        return await service.record_calendar_reply(
+        return await inbound_calendar.record_calendar_reply(
             interview_id=msg.interview_id, replies=parsed.calendar.replies, copy=copy)
     if msg.interview_id is not None and kind == "counter":
         return await _counter(parsed, msg.interview_id, copy)
@@ -212,8 +213,8 @@ async def _to_organizer(parsed: ParsedMail, iv: Interview, copy: InboundCopy) ->
                                       candidate_id=application.candidate_id, copy=copy, links=links)
     kind = parsed.calendar.kind
     if kind == "reply":
-        return await service.record_calendar_reply(interview_id=iv.id,
-                                                   replies=parsed.calendar.replies, copy=copy)
+        return await inbound_calendar.record_calendar_reply(
+            interview_id=iv.id, replies=parsed.calendar.replies, copy=copy)
     if kind == "counter":
         return await _counter(parsed, iv.id, copy)
     if kind == "none":

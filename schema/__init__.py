@@ -14,7 +14,6 @@ from strawberry.printer import print_schema
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from api.metrics import GraphQLMetrics
 from schema.candidates import CandidateMutation, CandidateQuery
 from schema.company import CompanyMutation, CompanyQuery
 from schema.documents import DocumentMutation
@@ -23,6 +22,7 @@ from schema.guards import guard_extensions
 from schema.input_guard import InputGuard
 from schema.interviews import InterviewMutation, InterviewQuery
 from schema.messages import MessageMutation, MessageQuery
+from schema.metrics import GraphQLMetrics
 from schema.node import NodeQuery
 from schema.outbox import OutboxQuery
 from schema.subscriptions import Subscription

@@ -1,5 +1,8 @@
 """Classify inbound mail carrying iMIP (RFC 6047) / iTIP (RFC 5546) calendar data.
 
+This module finds the calendar data in the mail (MIME parts, transfer encodings, delivery
+status notifications); core/mail/itip_interpret.py says what that data means.
+
 Pure functions: no I/O, no database.  Every entry point is total: hostile or broken
 input yields ``kind == "none"`` (or a best-effort answer), never an exception.
 
@@ -23,31 +26,27 @@ attendee(s) and ``proposals`` the proposed times (raw iCalendar values).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.utils import collapse_rfc2231_value
-from urllib.parse import unquote
-
-from icalendar.prop import vDDDTypes
 
 from core.mail.ical_lines import (
     MAX_TEXT_CHARS,
-    Component,
-    ContentLine,
-    clean_comment,
     decode_base64,
     decode_quoted_printable,
     decode_text,
-    looks_transfer_encoded,
-    parse_components,
-    unfold,
+)
+from core.mail.itip_interpret import (
+    FoundCalendar,
+    InboundCalendar,
+    calendars_in,
+    event_uids,
+    interpret,
+    no_calendar,
 )
 
 MAX_MAIL_BYTES = 40_000_000  # raw mail examined
@@ -56,13 +55,8 @@ MAX_CALENDAR_PARTS = 20
 MAX_MIME_PARTS = 500
 MAX_MIME_DEPTH = 64
 
-_ITIP_METHODS = frozenset("REPLY REQUEST CANCEL PUBLISH COUNTER DECLINECOUNTER ADD REFRESH".split())
-_KEEP = frozenset(
-    "METHOD UID ATTENDEE COMMENT SEQUENCE RECURRENCE-ID DTSTAMP DTSTART DTEND".split()
-)
 _CAL_SUBTYPES = {"calendar", "vcalendar", "ics", "ical", "icalendar"}
 _CAL_EXTENSIONS = (".ics", ".vcs", ".ical", ".icalendar", ".ifb")
-_VCALENDAR_RE = re.compile(r"(?i)BEGIN:VCALENDAR")
 _DSN_TYPES = {"message/delivery-status", "message/global-delivery-status"}
 _RETURNED_TYPES = {"message/rfc822", "message/global", "text/rfc822-headers"}
 _DAEMON_RE = re.compile(
@@ -77,58 +71,6 @@ _BOUNCE_SUBJECT_RE = re.compile(
 _DSN_BODY_RE = re.compile(r"(?im)^(?:diagnostic-code:|final-recipient:|action:\s*failed)")
 
 
-@dataclass(frozen=True)
-class CalendarReply:
-    uid: str
-    attendee: str  # lower-cased address, no mailto:
-    partstat: str  # upper-case, NEEDS-ACTION when absent
-    comment: str | None  # COMMENT, else the ATTENDEE's X-RESPONSE-COMMENT (Google)
-    sequence: int | None
-    recurrence_id: str | None  # raw value
-    dtstamp: datetime | None
-
-
-@dataclass(frozen=True)
-class ProposedTime:
-    """A COUNTER proposal; values are raw iCalendar strings (``20240105T100000``)."""
-
-    uid: str
-    recurrence_id: str | None
-    dtstart: str | None
-    dtend: str | None
-    tzid: str | None  # TZID parameter of DTSTART
-
-
-@dataclass(frozen=True)
-class InboundCalendar:
-    kind: str
-    method: str | None
-    replies: list[CalendarReply]
-    uids: list[str]
-    proposals: list[ProposedTime] = field(default_factory=list)
-
-
-@dataclass
-class _Found:
-    calendar: Component
-    mime_method: str | None
-    trusted: bool
-
-    @property
-    def method(self) -> str | None:
-        """Trusted METHOD of the VCALENDAR (or, misplaced, of its first component)."""
-        if not self.trusted:
-            return None
-        value = self.calendar.value("METHOD")
-        if not value and self.calendar.children:
-            value = self.calendar.children[0].value("METHOD")
-        return re.sub(r"\s+", "", value or "").upper() or None
-
-
-def _none() -> InboundCalendar:
-    return InboundCalendar("none", None, [], [])
-
-
 # ----------------------------------------------------------------------------- entry points
 
 
@@ -136,9 +78,9 @@ def parse_calendar_bytes(data: bytes | str) -> InboundCalendar:
     """Classify a bare iCalendar object (.ics file contents)."""
     try:
         text = data if isinstance(data, str) else decode_text(bytes(data[:MAX_PART_BYTES]))
-        return _result(_calendars(text, None, seen=set()))
+        return interpret(calendars_in(text, None, seen=set()))
     except Exception:  # hostile input must never escape
-        return _none()
+        return no_calendar()
 
 
 def classify_bytes(raw: bytes) -> InboundCalendar:
@@ -156,7 +98,7 @@ def classify_bytes(raw: bytes) -> InboundCalendar:
             return _classify_unparsable(raw)
         return classify_message(msg)
     except Exception:
-        return _none()
+        return no_calendar()
 
 
 def classify_message(msg: Message) -> InboundCalendar:
@@ -164,7 +106,7 @@ def classify_message(msg: Message) -> InboundCalendar:
     try:
         return _classify(msg)
     except Exception:
-        return _none()
+        return no_calendar()
 
 
 def is_delivery_status_notification(msg: Message) -> bool:
@@ -197,8 +139,8 @@ def _walk(msg: Message) -> Iterator[tuple[Message, bool]]:
 
 def _classify(msg: Message) -> InboundCalendar:
     bounce = is_delivery_status_notification(msg)
-    outer: list[_Found] = []
-    nested: list[_Found] = []
+    outer: list[FoundCalendar] = []
+    nested: list[FoundCalendar] = []
     seen: set[str] = set()
     parts = 0
     for part, inside in _walk(msg):
@@ -213,12 +155,12 @@ def _classify(msg: Message) -> InboundCalendar:
         parts += 1
         charset = _safe(part.get_content_charset)
         method = _param(part, "method")
-        (nested if inside else outer).extend(_calendars(decode_text(data, charset), method, seen))
+        (nested if inside else outer).extend(calendars_in(decode_text(data, charset), method, seen))
     if bounce:
-        return InboundCalendar("bounce", None, [], _uids(outer + nested))
+        return InboundCalendar("bounce", None, [], event_uids(outer + nested))
     if not outer and msg.get_content_type() != "multipart/report":
         outer = nested  # e.g. an invitation forwarded as an attachment
-    return _result(outer)
+    return interpret(outer)
 
 
 def _calendar_payload(part: Message) -> bytes | None:
@@ -325,14 +267,14 @@ def _classify_unparsable(raw: bytes) -> InboundCalendar:
     if _is_dsn(headers):
         return InboundCalendar("bounce", None, [], [])
     seen: set[str] = set()
-    found: list[_Found] = []
+    found: list[FoundCalendar] = []
     start = raw.find(b"BEGIN:VCALENDAR")
     while start >= 0 and len(seen) < MAX_CALENDAR_PARTS:
         end = raw.find(b"END:VCALENDAR", start, start + MAX_PART_BYTES)
         stop = end + 13 if end >= 0 else start + MAX_PART_BYTES
-        found += _calendars(decode_text(raw[start:stop]), None, seen)
+        found += calendars_in(decode_text(raw[start:stop]), None, seen)
         start = raw.find(b"BEGIN:VCALENDAR", stop)
-    return _result(found)
+    return interpret(found)
 
 
 def _safe(func: Callable[[], object]) -> str | None:
@@ -343,113 +285,10 @@ def _safe(func: Callable[[], object]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-# ----------------------------------------------------------------------------- iCalendar side
-
-
-def _calendars(text: str, mime_method: str | None, seen: set[str]) -> list[_Found]:
-    start = _VCALENDAR_RE.search(text)  # skip junk (mail residue) before it
-    lines = unfold((text[start.start() :] if start else text).replace("\ufeff", ""))
-    key = hashlib.sha256("\n".join(lines).encode("utf-8", "surrogatepass")).hexdigest()
-    if key in seen:  # the same calendar sent twice (text/calendar + application/ics)
-        return []
-    seen.add(key)
-    trusted = not looks_transfer_encoded(lines)
-    return [_Found(cal, mime_method, trusted) for cal in parse_components(lines, _KEEP)]
-
-
-def _result(found: list[_Found]) -> InboundCalendar:
-    if not found:
-        return _none()
-    uids = _uids(found)
-    method = next((f.method for f in found if f.method), None)
-    if method is None:
-        mime = next((f.mime_method for f in found if f.mime_method), None)
-        return InboundCalendar("no-method", mime, [], uids)
-    kind = method.lower() if method in _ITIP_METHODS else "no-method"
-    same = [f.calendar for f in found if f.method == method]
-    events = [event for cal in same for event in cal.sub("VEVENT")]
-    if method == "REPLY" and not events:
-        return InboundCalendar("reply-without-event", method, [], uids)
-    replies: list[CalendarReply] = []
-    proposals: list[ProposedTime] = []
-    if method in ("REPLY", "COUNTER"):
-        keys: set[tuple[str, str, str | None]] = set()
-        for event in events:
-            for reply in _event_replies(event):
-                if (reply.uid, reply.attendee, reply.recurrence_id) not in keys:
-                    keys.add((reply.uid, reply.attendee, reply.recurrence_id))
-                    replies.append(reply)
-    if method == "COUNTER":
-        proposals = [_proposal(event) for event in events]
-    return InboundCalendar(kind, method, replies, uids, proposals)
-
-
-def _uids(found: list[_Found]) -> list[str]:
-    uids = (event.value("UID") for f in found for event in f.calendar.sub("VEVENT"))
-    return list(dict.fromkeys(uid for uid in uids if uid))
-
-
-def _event_replies(event: Component) -> list[CalendarReply]:
-    uid = event.value("UID") or ""
-    comment = next((c for line in event.all("COMMENT") if (c := clean_comment(line.value))), None)
-    sequence = _int(event.value("SEQUENCE"))
-    recurrence_id = event.value("RECURRENCE-ID") or None
-    dtstamp = _datetime(event.value("DTSTAMP"))
-    replies = []
-    for line in event.all("ATTENDEE"):
-        address = _address(line)
-        if not address:
-            continue
-        partstat = re.sub(r"\s+", "", line.param("PARTSTAT") or "").upper() or "NEEDS-ACTION"
-        google = ",".join(line.params.get("X-RESPONSE-COMMENT", [])) or None
-        text = comment or clean_comment(google, html_escaped=True)
-        replies.append(
-            CalendarReply(uid, address, partstat, text, sequence, recurrence_id, dtstamp)
-        )
-    return replies
-
-
-def _proposal(event: Component) -> ProposedTime:
-    start = event.first("DTSTART")
-    return ProposedTime(
-        uid=event.value("UID") or "",
-        recurrence_id=event.value("RECURRENCE-ID") or None,
-        dtstart=start.value.strip() if start else None,
-        dtend=event.value("DTEND"),
-        tzid=start.param("TZID") if start else None,
-    )
-
-
-def _address(line: ContentLine) -> str:
-    """Calendar user address: after the last ``mailto:``, no folding blanks, lower-case;
-    the EMAIL parameter when the value is no address (CalendarServer principal URLs)."""
-    value = line.value
-    at = value.lower().rfind("mailto:")
-    if at >= 0:
-        value = value[at + 7 :]
-    value = re.sub(r"\s+", "", value)
-    angle = re.search(r"<([^<>]+@[^<>]+)>", value)  # "Name <addr>" written as the value
-    value = angle.group(1) if angle else value.strip("<>\"'")
-    if "@" not in value:
-        email = re.sub(r"\s+", "", line.param("EMAIL") or "").strip("<>\"'")
-        value = email if "@" in email else value
-    if "%" in value:
-        value = unquote(value)
-    return value.lower()
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value.strip()) if value else None
-    except ValueError:
-        return None
-
-
-def _datetime(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = vDDDTypes.from_ical(value.strip())
-    except Exception:
-        return None
-    return parsed if isinstance(parsed, datetime) else None
+__all__ = [
+    "InboundCalendar",
+    "classify_bytes",
+    "classify_message",
+    "is_delivery_status_notification",
+    "parse_calendar_bytes",
+]

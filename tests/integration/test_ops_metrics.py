@@ -12,10 +12,11 @@ import strawberry
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from api.metrics import GraphQLMetrics, metrics_endpoint
+from api.metrics import metrics_endpoint
 from core.metrics import parse_exposition, quantile
 from core.models import Candidate, InboundEmail
 from core.services import messaging
+from schema.metrics import GraphQLMetrics
 
 
 def _closed_port() -> int:
