@@ -13,7 +13,7 @@ from core.db import close_db, init_db
 from core.redis import close_redis, queue_name, redis_settings
 from core.settings import get_settings
 from worker.jobs import send_batch, send_message, sweep
-from worker.sending import Sender
+from worker.sending import Outbox, Sender
 from worker.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -27,9 +27,15 @@ async def startup(ctx: dict[str, Any]) -> None:
     if sender is None:
         sender = ctx["sender"] = Sender()
     sender.start()
+    ctx["outbox"] = Outbox(sender, ctx["transport"])
+    if sender.stopping.is_set():
+        ctx["outbox"].stop()
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    outbox: Outbox | None = ctx.get("outbox")
+    if outbox is not None:
+        await outbox.close()
     sender: Sender | None = ctx.get("sender")
     if sender is not None:
         await sender.close()
@@ -81,6 +87,9 @@ class SendingWorker(Worker):
     chunks back in the queue (so SIGTERM ends with nothing SENDING and no duplicate)."""
 
     def _stopping(self) -> None:
+        outbox: Outbox | None = self.ctx.get("outbox")
+        if outbox is not None:
+            outbox.stop()
         sender: Sender | None = self.ctx.get("sender")
         if sender is not None:
             sender.stopping.set()
