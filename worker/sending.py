@@ -41,18 +41,21 @@ class GroupWriter(Generic[T, R]):
     call (at most `max_items`); each submitter gets its own item's result."""
 
     def __init__(self, write: Callable[[list[T]], Awaitable[Sequence[R]]], max_items: int,
-                 name: str) -> None:
+                 name: str, concurrency: int = 2) -> None:
         self._write = write
         self._max = max_items
         self._name = name
+        self._concurrency = concurrency
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: T) -> R:
         fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending.append((item, fut))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name=self._name)
+        if len(self._tasks) < self._concurrency:
+            task = asyncio.create_task(self._run(), name=self._name)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         # The write goes on when the submitter is cancelled (a stopping worker): a mail the
         # server accepted is still recorded.
         return await asyncio.shield(fut)
@@ -72,8 +75,8 @@ class GroupWriter(Generic[T, R]):
                     fut.set_result(result)
 
     async def drain(self) -> None:
-        while self._task is not None and not self._task.done():
-            await asyncio.wait([self._task])
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
 
 
 class Sender:
