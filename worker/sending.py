@@ -34,6 +34,8 @@ R = TypeVar("R")
 # A SENT write that fails (the database restarting) is tried again this many times before
 # the message is left to its lease (then sent again, same Message-ID: never lost).
 SENT_WRITE_TRIES = 5
+# How long the publisher gathers committed writes before publishing them together.
+PUBLISH_LINGER_SECONDS = 0.02
 
 
 class GroupWriter(Generic[T, R]):
@@ -188,6 +190,8 @@ class Sender:
 
         while True:
             items = [await self._to_publish.get()]
+            # A short wait gathers the writes of a busy moment into one round of publishing.
+            await asyncio.sleep(PUBLISH_LINGER_SECONDS)
             while not self._to_publish.empty():
                 items.append(self._to_publish.get_nowait())
             try:

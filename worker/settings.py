@@ -21,7 +21,12 @@ log = logging.getLogger(__name__)
 
 async def startup(ctx: dict[str, Any]) -> None:
     if not ctx.get("external_db"):
-        ctx["tortoise"] = await init_db()
+        # The worker's writes (claims, SENT, failures) do not wait for the WAL flush at
+        # commit: they are visible to every other session at once, and survive a worker
+        # crash; only a crash of PostgreSQL itself may lose the last few hundred ms of
+        # them, and those messages are then sent again (same Message-ID), never lost.
+        ctx["tortoise"] = await init_db(server_settings={"synchronous_commit": "off"},
+                                        lean_pool=True)
     ctx["transport"] = Transport()
     sender = ctx.get("sender")
     if sender is None:
