@@ -107,7 +107,14 @@ class Sender:
         """Finish the writes and publishing under way, then stop the heartbeat."""
         await self._claims.drain()
         await self._sent.drain()
-        await self._to_publish.join()
+        if self._tasks:
+            await self._to_publish.join()
+        else:  # never started: publish what its writes left here
+            items = []
+            while not self._to_publish.empty():
+                items.append(self._to_publish.get_nowait())
+                self._to_publish.task_done()
+            await delivery.publish_transitions([t for ts, _ in items for t in ts])
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
