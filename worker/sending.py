@@ -34,8 +34,9 @@ R = TypeVar("R")
 # A SENT write that fails (the database restarting) is tried again this many times before
 # the message is left to its lease (then sent again, same Message-ID: never lost).
 SENT_WRITE_TRIES = 5
-# How long the publisher gathers committed writes before publishing them together.
-PUBLISH_LINGER_SECONDS = 0.02
+# How long the publisher gathers committed writes before publishing them together
+# (subscribers see a bulk operation move ten times a second at most).
+PUBLISH_LINGER_SECONDS = 0.1
 
 
 class GroupWriter(Generic[T, R]):
