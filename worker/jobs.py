@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
@@ -94,17 +93,6 @@ async def _send(ctx: dict[str, Any], msg: Message | delivery.Outgoing, company: 
     transport: Transport = ctx["transport"]
     return await transport.send(target_for(company), envelope, primary=msg.to_addrs,
                                 in_slot=in_slot, before_data=before_data)
-
-
-async def _release_on_stop(message_ids: list[uuid.UUID]) -> None:
-    """The worker is being stopped mid-send: put the claimed messages back in the queue
-    (a mail the server took just before the stop may then go twice, same Message-ID)."""
-    try:
-        await asyncio.shield(delivery.release_claims(
-            message_ids, reason="worker stopped before the server answered; queued again"))
-    except Exception:
-        log.exception("could not release %d claimed messages; their lease will expire",
-                      len(message_ids))
 
 
 async def _record_failure(msg: Message | delivery.Outgoing,
