@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError, field_validator
+from pydantic import ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -57,8 +57,16 @@ class Settings(BaseSettings):
     # Delivery tuning.
     max_attempts: int = 5
     retry_base_seconds: float = 30.0
-    lease_seconds: int = 120
-    sweep_interval_seconds: int = 15
+    # A claimed message is SENDING under a lease the worker's heartbeat renews every
+    # lease_renew_seconds; a dead worker's messages are taken over once it has run out
+    # (found by the sweeper, every sweep_interval_seconds).
+    lease_seconds: int = 15
+    lease_renew_seconds: float | None = None  # default: a third of lease_seconds
+    sweep_interval_seconds: int = 5
+    # SENT is written per mail right after the server's 250, several connections' mails
+    # in one write (at most this many), and a connection takes its next mail only once the
+    # write is done: a crash can re-send at most one mail per connection.
+    sent_write_max: int = 50
     smtp_timeout_seconds: float = 30.0
     smtp_connections_per_server: int = 8
     # Extra CA bundle to verify SMTP servers' certificates (a company relay with a private CA).
@@ -100,12 +108,34 @@ class Settings(BaseSettings):
                 raise ValueError(f"{item!r} is not an origin (scheme://host[:port], or *)")
         return v
 
+    @field_validator("lease_seconds", "sent_write_max", "sweep_interval_seconds")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"must be at least 1, got {v}")
+        return v
+
+    @field_validator("lease_renew_seconds")
+    @classmethod
+    def _renew(cls, v: float | None, info: ValidationInfo) -> float | None:
+        lease = info.data.get("lease_seconds")
+        if v is None:
+            return v
+        if v <= 0 or (lease is not None and v >= lease):
+            raise ValueError(f"must be above 0 and below RECRUITMAIL_LEASE_SECONDS ({lease}),"
+                             f" got {v}")
+        return v
+
     @field_validator("inbound_port", "api_port")
     @classmethod
     def _port(cls, v: int) -> int:
         if not 0 <= v <= 65535:
             raise ValueError(f"port {v} out of range 0-65535")
         return v
+
+    @property
+    def lease_renew_every(self) -> float:
+        return self.lease_renew_seconds or self.lease_seconds / 3
 
     @property
     def default_from_address(self) -> str:

@@ -7,12 +7,13 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 from aiosmtplib.typing import SMTPStatus
 
 from core.mail.addresses import is_plain_address
@@ -23,6 +24,8 @@ from core.security import decrypt_secret
 from core.settings import get_settings
 
 log = logging.getLogger(__name__)
+
+Gate = Callable[[], Awaitable[None]] | None
 
 # A pooled connection idle for longer than this is probed with RSET before it is reused.
 IDLE_PROBE_SECONDS = 2.0
@@ -121,7 +124,7 @@ def classify(exc: BaseException, target: SmtpTarget) -> SendResult:
 
 
 async def _transaction(client: aiosmtplib.SMTP, sender: str, recipients: Sequence[str],
-                       data: bytes) -> dict[str, tuple[int, str]]:
+                       data: bytes, before_data: Gate = None) -> dict[str, tuple[int, str]]:
     """MAIL, RCPT for each recipient, DATA: aiosmtplib's sendmail for plain addresses,
     without its parsing of each address as a header (a tenth of a bulk worker's time).
     Same outcomes: the sender or every recipient refused raises, the transaction is reset
@@ -138,12 +141,42 @@ async def _transaction(client: aiosmtplib.SMTP, sender: str, recipients: Sequenc
                                                                recipient))
         if len(refused) == len(recipients):
             raise aiosmtplib.SMTPRecipientsRefused(refused)
-        await client.data(data)
+        if before_data is None:
+            await client.data(data)
+        else:
+            await _data_after(client, data, before_data)
     except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
         with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
             await client.rset()
         raise
     return {r.recipient: (r.code, r.message) for r in refused}
+
+
+async def _data_after(client: aiosmtplib.SMTP, data: bytes, gate: Callable[[], Awaitable[None]]
+                      ) -> None:
+    """aiosmtplib's DATA (its protocol's execute_data_command), with `gate` awaited between
+    the server's 354 and the content: the server cannot accept the mail before the gate
+    opens, and the wait overlaps the DATA round trip."""
+    protocol = client.protocol
+    if protocol is None or protocol._command_lock is None:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    message = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(data)) + b".\r\n"
+    try:
+        async with protocol._command_lock:
+            protocol._response_pending = True
+            protocol.write(b"DATA\r\n")
+            start = await protocol.read_response(timeout=client.timeout)
+            if start.code != SMTPStatus.start_input:
+                raise aiosmtplib.SMTPDataError(start.code, start.message)
+            await gate()
+            protocol._response_pending = True
+            protocol.write(message)
+            response = await protocol.read_response(timeout=client.timeout)
+            if response.code != SMTPStatus.completed:
+                raise aiosmtplib.SMTPDataError(response.code, response.message)
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
+        client.close()
+        raise
 
 
 class _Pool:
@@ -199,29 +232,38 @@ class _Pool:
     def _check_in(self, client: aiosmtplib.SMTP) -> None:
         self.idle.append((client, time.monotonic()))
 
-    async def send(self, envelope: Envelope) -> dict[str, tuple[int, str]]:
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """One of the server's connections, free for the caller's next mail."""
         async with self.sem:
-            client = await self._checked_out()
-            try:
-                refused = await self._send_on(client, envelope)
-            except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
-                # The server answered (the transaction has been reset): the connection
-                # itself is still good.
-                self._check_in(client)
-                raise
-            except BaseException:
-                client.close()
-                raise
+            yield
+
+    async def send_in_slot(self, envelope: Envelope,
+                           before_data: Gate = None) -> dict[str, tuple[int, str]]:
+        """Send on a connection; the caller holds a slot."""
+        client = await self._checked_out()
+        try:
+            refused = await self._send_on(client, envelope, before_data)
+        except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+            # The server answered (the transaction has been reset): the connection
+            # itself is still good.
             self._check_in(client)
-            return refused
+            raise
+        except BaseException:
+            client.close()
+            raise
+        self._check_in(client)
+        return refused
 
     @staticmethod
-    async def _send_on(client: aiosmtplib.SMTP,
-                       envelope: Envelope) -> dict[str, tuple[int, str]]:
+    async def _send_on(client: aiosmtplib.SMTP, envelope: Envelope,
+                       before_data: Gate = None) -> dict[str, tuple[int, str]]:
         if envelope.data is not None and not client.is_ehlo_or_helo_needed and all(
                 is_plain_address(a) for a in (envelope.mail_from, *envelope.recipients)):
             return await _transaction(client, envelope.mail_from, envelope.recipients,
-                                      envelope.data)
+                                      envelope.data, before_data)
+        if before_data is not None:
+            await before_data()
         if envelope.data is not None:
             # Ready 7-bit bytes with ASCII addresses: no SMTP extension needed.
             refused, _ = await client.sendmail(envelope.mail_from, envelope.recipients,
@@ -254,10 +296,24 @@ class Transport:
             self.pools[target] = p
         return p
 
+    def slot(self, target: SmtpTarget) -> contextlib.AbstractAsyncContextManager[None]:
+        """Wait until one of `target`'s connections is free and hold it: the worker claims
+        the message it sends there only once it has the slot (worker/jobs.py)."""
+        return self.pool(target).slot()
+
     async def send(self, target: SmtpTarget, envelope: Envelope,
-                   primary: Sequence[str] = ()) -> SendResult:
+                   primary: Sequence[str] = (), *, in_slot: bool = False,
+                   before_data: Gate = None) -> SendResult:
+        """Send one mail; with in_slot the caller already holds one of the target's slots.
+        `before_data` is awaited right before DATA (after MAIL and RCPT): the worker makes
+        the mail wait there until the SENT of the previous one on the connection is
+        written, so that write overlaps this mail's first round trips."""
+        if not in_slot:
+            async with self.slot(target):
+                return await self.send(target, envelope, primary, in_slot=True,
+                                       before_data=before_data)
         try:
-            refused = await self.pool(target).send(envelope)
+            refused = await self.pool(target).send_in_slot(envelope, before_data)
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError):
                 raise
