@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError, field_validator
+from pydantic import ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -91,8 +91,16 @@ class Settings(BaseSettings):
     # Delivery tuning.
     max_attempts: int = 5
     retry_base_seconds: float = 30.0
-    lease_seconds: int = 120
-    sweep_interval_seconds: int = 15
+    # A claimed message is SENDING under a lease the worker's heartbeat renews every
+    # lease_renew_seconds; a dead worker's messages are taken over once it has run out
+    # (found by the sweeper, every sweep_interval_seconds).
+    lease_seconds: int = 15
+    lease_renew_seconds: float = 5.0
+    sweep_interval_seconds: int = 5
+    # SENT is written per mail right after the server's 250, several connections' mails
+    # in one write (at most this many), and a connection takes its next mail only once the
+    # write is done: a crash can re-send at most one mail per connection.
+    sent_write_max: int = 50
     smtp_timeout_seconds: float = 30.0
     smtp_connections_per_server: int = 8
     # Extra CA bundle to verify SMTP servers' certificates (a company relay with a private CA).
@@ -149,6 +157,22 @@ class Settings(BaseSettings):
     @property
     def company_smtp_ports(self) -> list[tuple[int, int]]:
         return parse_ports(self.company_smtp_allowed_ports, "")
+
+    @field_validator("lease_seconds", "sent_write_max", "sweep_interval_seconds")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"must be at least 1, got {v}")
+        return v
+
+    @field_validator("lease_renew_seconds")
+    @classmethod
+    def _renew(cls, v: float, info: ValidationInfo) -> float:
+        lease = info.data.get("lease_seconds")
+        if v <= 0 or (lease is not None and v >= lease):
+            raise ValueError(f"must be above 0 and below RECRUITMAIL_LEASE_SECONDS ({lease}),"
+                             f" got {v}")
+        return v
 
     @field_validator("inbound_port", "api_port")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from signal import Signals
 from typing import Any
 
 from arq import cron
@@ -12,6 +13,7 @@ from core.db import close_db, init_db
 from core.redis import close_redis, queue_name, redis_settings
 from core.settings import get_settings
 from worker.jobs import send_batch, send_message, sweep
+from worker.sending import Sender
 from worker.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -21,9 +23,16 @@ async def startup(ctx: dict[str, Any]) -> None:
     if not ctx.get("external_db"):
         ctx["tortoise"] = await init_db()
     ctx["transport"] = Transport()
+    sender = ctx.get("sender")
+    if sender is None:
+        sender = ctx["sender"] = Sender()
+    sender.start()
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    sender: Sender | None = ctx.get("sender")
+    if sender is not None:
+        await sender.close()
     transport: Transport | None = ctx.get("transport")
     if transport is not None:
         await transport.close()
@@ -66,7 +75,29 @@ def worker_kwargs(*, with_cron: bool = True) -> dict[str, Any]:
     }
 
 
+class SendingWorker(Worker):
+    """arq's Worker, telling the sender as soon as a stop signal arrives: it then claims
+    nothing more, finishes and records the mails on the wire, and puts the rest of its
+    chunks back in the queue (so SIGTERM ends with nothing SENDING and no duplicate)."""
+
+    def _stopping(self) -> None:
+        sender: Sender | None = self.ctx.get("sender")
+        if sender is not None:
+            sender.stopping.set()
+
+    def handle_sig_wait_for_completion(self, signum: Signals) -> None:
+        self._stopping()
+        super().handle_sig_wait_for_completion(signum)
+
+    def handle_sig(self, signum: Signals) -> None:
+        self._stopping()
+        super().handle_sig(signum)
+
+
 def make_worker(**overrides: Any) -> Worker:
     kwargs = worker_kwargs()
     kwargs.update(overrides)
-    return Worker(**kwargs)
+    ctx = kwargs.setdefault("ctx", {})
+    # Created with the worker so that a stop signal reaching it before startup is seen.
+    ctx.setdefault("sender", Sender())
+    return SendingWorker(**kwargs)

@@ -10,7 +10,7 @@ import socket
 import ssl
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import unquote, urlsplit
@@ -405,21 +405,27 @@ class _Pool:
             client.close()
         await self._give_back(client)
 
-    async def send(self, envelope: Envelope) -> dict[str, tuple[int, str]]:
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """One of the server's connections, free for the caller's next mail."""
         async with self.sem:
-            client = await self._checked_out()
-            try:
-                refused = await self._send_on(client, envelope)
-            except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
-                # The server answered (the transaction has been reset): the connection
-                # itself is still good.
-                self._check_in(client)
-                raise
-            except BaseException:
-                await self._drop(client)
-                raise
+            yield
+
+    async def send_in_slot(self, envelope: Envelope) -> dict[str, tuple[int, str]]:
+        """Send on a connection; the caller holds a slot."""
+        client = await self._checked_out()
+        try:
+            refused = await self._send_on(client, envelope)
+        except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+            # The server answered (the transaction has been reset): the connection
+            # itself is still good.
             self._check_in(client)
-            return refused
+            raise
+        except BaseException:
+            await self._drop(client)
+            raise
+        self._check_in(client)
+        return refused
 
     @staticmethod
     async def _send_on(client: aiosmtplib.SMTP,
@@ -460,10 +466,19 @@ class Transport:
             self.pools[target] = p
         return p
 
+    def slot(self, target: SmtpTarget) -> contextlib.AbstractAsyncContextManager[None]:
+        """Wait until one of `target`'s connections is free and hold it: the worker claims
+        the message it sends there only once it has the slot (worker/jobs.py)."""
+        return self.pool(target).slot()
+
     async def send(self, target: SmtpTarget, envelope: Envelope,
-                   primary: Sequence[str] = ()) -> SendResult:
+                   primary: Sequence[str] = (), *, in_slot: bool = False) -> SendResult:
+        """Send one mail; with in_slot the caller already holds one of the target's slots."""
+        if not in_slot:
+            async with self.slot(target):
+                return await self.send(target, envelope, primary, in_slot=True)
         try:
-            refused = await self.pool(target).send(envelope)
+            refused = await self.pool(target).send_in_slot(envelope)
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError):
                 raise

@@ -396,22 +396,46 @@ def _outgoing_pg(row: dict[str, Any]) -> Outgoing:
                        "bcc_addrs": _json_list(row["bcc_addrs"])})
 
 
-async def claim_many(message_ids: Sequence[uuid.UUID]) -> tuple[str, list[Outgoing]]:
-    """Claim every claimable message of a chunk with one UPDATE; returns (token, claimed).
-    Due scheduled messages of an operation are released (for the whole operation) and
-    claimed too."""
-    token = uuid.uuid4().hex
+async def claim_many(message_ids: Sequence[uuid.UUID], token: str | None = None, *,
+                     publish: bool = True) -> tuple[str, list[Outgoing], list[Transition]]:
+    """Claim every claimable message of `message_ids` with one UPDATE; returns
+    (token, claimed, transitions). A worker passes its own token (one per process), which
+    its heartbeat uses to renew the leases of everything it holds. Due scheduled messages
+    of an operation are released (for the whole operation) and claimed too. With
+    publish=False the caller publishes the transitions (after it has woken its waiters)."""
+    token = token or uuid.uuid4().hex
     ids = list(message_ids)
-    claimed = await _claim(ids, token)
+    claimed, transitions = await _claim(ids, token)
     if len(claimed) < len(ids):
         taken = {m.id for m in claimed}
         rest = [i for i in ids if i not in taken]
         if await release_due_bulk(rest):
-            claimed += await _claim(rest, token)
-    return token, claimed
+            more, more_t = await _claim(rest, token)
+            claimed += more
+            transitions += more_t
+    if publish:
+        await publish_transitions(transitions)
+    return token, claimed, transitions
 
 
-async def _claim(ids: list[uuid.UUID], token: str) -> list[Outgoing]:
+async def publish_transitions(transitions: Sequence[Transition]) -> None:
+    """Publish committed transitions (a claim's re-claims of an expired lease are history
+    only: same status, nothing to publish)."""
+    await _publish([t for t in transitions if t.previous != t.status])
+
+
+async def renew_leases(token: str, message_ids: Sequence[uuid.UUID]) -> int:
+    """Heartbeat: push forward the lease of those of `message_ids` still SENDING under
+    `token` (a message another worker took over is not touched)."""
+    if not message_ids:
+        return 0
+    at = now()
+    return await Message.filter(id__in=list(message_ids), claim_token=token,
+                                status=S.SENDING).update(
+        lease_until=at + timedelta(seconds=get_settings().lease_seconds))
+
+
+async def _claim(ids: list[uuid.UUID], token: str) -> tuple[list[Outgoing], list[Transition]]:
     at = now()
     lease = at + timedelta(seconds=get_settings().lease_seconds)
     async with in_transaction() as conn:
@@ -439,14 +463,15 @@ async def _claim(ids: list[uuid.UUID], token: str) -> list[Outgoing]:
             for m in claimed
         ]
         await _record(transitions)
-    await _publish([t for t in transitions if t.previous != S.SENDING])
-    return claimed
+    return claimed, transitions
 
 
-async def mark_sent_many(token: str, sent: Sequence[tuple[uuid.UUID, str]]) -> int:
-    """SENDING → SENT for a chunk, in one UPDATE guarded by the claim token."""
+async def mark_sent_many(token: str, sent: Sequence[tuple[uuid.UUID, str]], *,
+                         publish: bool = True) -> list[Transition]:
+    """SENDING → SENT in one UPDATE guarded by the claim token; returns the transitions
+    made (a message whose claim was taken over by another worker is not among them)."""
     if not sent:
-        return 0
+        return []
     at = now()
     ids = [mid for mid, _ in sent]
     details = dict(sent)
@@ -468,8 +493,9 @@ async def mark_sent_many(token: str, sent: Sequence[tuple[uuid.UUID, str]]) -> i
             for mid, company_id, candidate_id, bulk_id in rows
         ]
         await _record(transitions)
-    await _publish(transitions)
-    return len(transitions)
+    if publish:
+        await _publish(transitions)
+    return transitions
 
 
 async def release_due_bulk(message_ids: Sequence[uuid.UUID]) -> int:
