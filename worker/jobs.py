@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +18,7 @@ from core.mail.mime import Attachment, build_email
 from core.models import Company, Document, Message
 from core.models.enums import MessageStatus
 from core.services import delivery
+from worker import paced
 from worker.sending import Sender
 from worker.transport import Outcome, SendResult, Transport, target_for
 
@@ -92,8 +94,9 @@ async def _send(ctx: dict[str, Any], msg: Message | delivery.Outgoing, company: 
         return SendResult(Outcome.PERMANENT, f"an attachment could not be read: {exc}")
     envelope = build_email(msg, attachments)
     transport: Transport = ctx["transport"]
-    return await transport.send(target_for(company), envelope, primary=msg.to_addrs,
-                                in_slot=in_slot)
+    target = target_for(company)
+    result = await transport.send(target, envelope, primary=msg.to_addrs, in_slot=in_slot)
+    return await paced.after_send(company, target, result)
 
 
 async def _release_on_stop(message_ids: list[uuid.UUID]) -> None:
@@ -109,6 +112,8 @@ async def _release_on_stop(message_ids: list[uuid.UUID]) -> None:
 
 async def _record_failure(msg: Message | delivery.Outgoing,
                           result: SendResult) -> Message | None:
+    if result.outcome == Outcome.THROTTLED:
+        return await paced.record_throttled(msg.id, result)
     if result.outcome == Outcome.PERMANENT:
         return await delivery.mark_failed(msg.id, error=result.detail)
     return await delivery.mark_retry(msg.id, error=result.detail)
@@ -192,6 +197,9 @@ async def send_each(ctx: dict[str, Any], ids: list[uuid.UUID]) -> Done:
     targets = {cid: target_for(c) for cid, c in companies.items()}
     with_docs = await _attachments_of(due)
     blobs: dict[str, bytes] = {}
+    started = time.monotonic()
+    recipients = await paced.recipient_counts(
+        [mid for mid in due if targets[company_of[mid]].owner])
     order = {mid: k for k, mid in enumerate(ids)}
     due.sort(key=order.__getitem__)
 
@@ -202,6 +210,11 @@ async def send_each(ctx: dict[str, Any], ids: list[uuid.UUID]) -> Done:
         # the message that goes on it now (nothing is claimed ahead of a free connection).
         async with transport.slot(target):
             if sender.stopping.is_set():
+                return
+            held = await paced.hold_back(company, target, mid, recipients.get(mid, 1),
+                                         started=started)
+            if held is not None:  # the server's limits: it waits, QUEUED, expectedSendAt
+                done[mid] = (S.QUEUED, held)
                 return
             msg = await sender.claim(mid)
             if msg is None:

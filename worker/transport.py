@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from urllib.parse import unquote, urlsplit
 
@@ -107,6 +108,8 @@ class SendResult:
     # The failure is the server's (login, TLS, unreachable, sender), not the recipient's:
     # shown once on the company's settings.
     server_fault: bool = False
+    # THROTTLED: when the message is expected to go instead (set by worker/paced.py).
+    retry_at: datetime | None = None
 
 
 # Enhanced status codes of rate and connection limits (RFC 3463: 4.3.2 system not

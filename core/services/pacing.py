@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from core.models import Company, Message
@@ -258,34 +258,33 @@ async def went_well(owner: str) -> None:
     await get_redis().delete(_k(owner, "streak"))
 
 
-async def estimate(owner: str, limits: Limits, count: int,
-                   recipients: int = 1) -> list[datetime]:
-    """When `count` more mails to the server are expected to go, given what is already
-    counted and paused (an estimate for Message.expectedSendAt; `acquire` decides)."""
-    redis = get_redis()
+# KEYS: plan tat pause ; ARGV: now, interval, not_before -> the planned time
+_PLAN = """
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local at = math.max(now, tonumber(ARGV[3]))
+local pause = tonumber(redis.call('GET', KEYS[3]) or '0')
+if pause > at then at = pause end
+if interval > 0 then
+  local tat = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if tat > at then at = tat end
+  local plan = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if plan > at then at = plan end
+  redis.call('SET', KEYS[1], tostring(at + interval), 'EX', math.ceil(at - now) + 3600)
+end
+return tostring(at)
+"""
+
+
+async def plan(owner: str, limits: Limits, wait: float) -> datetime:
+    """A time for a mail held back by the limits (Message.expectedSendAt): not before
+    `wait` seconds from now, after the pause, and one interval after the mail planned
+    before it (so held-back mails come back spread out, in order). `acquire` decides."""
     now = time.time()
-    start = now
-    pause = await redis.get(_k(owner, "pause"))
-    if pause:
-        start = max(start, float(pause))
-    tat = await redis.get(_k(owner, "tat"))
-    if tat and limits.per_minute:
-        start = max(start, float(tat))
     interval = MINUTE / limits.per_minute if limits.per_minute else 0.0
-    times = [start + i * interval for i in range(count)]
-    if limits.per_day:
-        used = int(await redis.get(_k(owner, "daysum")) or 0)
-        left = max(0, limits.per_day - used)
-        per_mail = max(1, recipients)
-        fit = left // per_mail
-        if fit < count:
-            oldest = await redis.zrange(_k(owner, "day"), 0, 0, withscores=True)
-            window_end = (oldest[0][1] if oldest else now) + DAY
-            for i in range(fit, count):
-                # After today's quota, the next window, spread the same way.
-                days, j = divmod(i - fit, max(1, limits.per_day // per_mail))
-                times[i] = max(times[i], window_end + days * DAY + j * interval)
-    return [datetime.fromtimestamp(t, UTC) for t in times]
+    at = await _eval(_PLAN, [_k(owner, "plan"), _k(owner, "tat"), _k(owner, "pause")],
+                     now, interval, now + max(0.0, wait))
+    return datetime.fromtimestamp(float(at), UTC)
 
 
 # --- connections across processes -------------------------------------------------
@@ -305,8 +304,4 @@ async def give_back_connection(owner: str, holder: str) -> None:
 async def forget(owner: str) -> None:
     """The server's settings changed: its pause and its connection count start over
     (the counts of what was sent stay: the same mailbox may still be behind it)."""
-    await get_redis().delete(_k(owner, "pause"), _k(owner, "streak"))
-
-
-def expected_at(seconds: float) -> datetime:
-    return datetime.now(UTC) + timedelta(seconds=seconds)
+    await get_redis().delete(_k(owner, "pause"), _k(owner, "streak"), _k(owner, "plan"))
