@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     # Idle pooled connections to a server with a connection limit close after this long,
     # so other worker processes can have its connections.
     limited_idle_close_seconds: float = 3.0
+    # The lengths of a server limit's "minute" and "day" (tests shorten them; the same
+    # code runs).
+    pacing_minute_seconds: float = 60.0
+    pacing_day_seconds: float = 86400.0
     # GraphQL guards and web settings.
     allowed_origins: str = "*"
     introspection: bool = True

@@ -29,9 +29,8 @@ from typing import Any
 from core.models import Company, Message
 from core.models.enums import SmtpProvider
 from core.redis import get_redis, key
+from core.settings import get_settings
 
-DAY = 86400.0
-MINUTE = 60.0
 # A throttled server is left alone for 2 s, then 4, 8 … up to 5 minutes while it keeps
 # asking; a day's quota answer (554 5.2.0 … quota) pauses it for half an hour.
 PAUSE_FIRST_SECONDS = 2.0
@@ -61,6 +60,12 @@ PRESETS: dict[SmtpProvider, Limits] = {
 }
 
 
+def windows() -> tuple[float, float]:
+    """(minute, day) in seconds: 60 and 86,400; tests shorten both to keep runs short."""
+    s = get_settings()
+    return s.pacing_minute_seconds, s.pacing_day_seconds
+
+
 def owner_key(company: Company) -> str:
     """Whose mail server settings these are (a subsidiary would have its own key)."""
     return f"company:{company.id}"
@@ -85,6 +90,8 @@ local per_min = tonumber(ARGV[2])
 local per_day = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
 local member = ARGV[5]
+local minute = tonumber(ARGV[6])
+local day = tonumber(ARGV[7])
 if (per_min > 0 or per_day > 0) and redis.call('EXISTS', KEYS[6]) == 0 then
   return 'seed'
 end
@@ -95,21 +102,24 @@ local tat = 0
 if per_min > 0 then
   tat = tonumber(redis.call('GET', KEYS[4]) or '0')
   if tat > at then at = tat end
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60)
+  -- The window is a little longer than the minute: a mail that took longer to reach the
+  -- server than the one a minute after it must not make the server see one too many.
+  local window = minute + math.min(1, minute * 0.02)
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
   local count = redis.call('ZCARD', KEYS[1])
   if count >= per_min then
     local oldest = redis.call('ZRANGE', KEYS[1], count - per_min, count - per_min, 'WITHSCORES')
-    local free = tonumber(oldest[2]) + 60
+    local free = tonumber(oldest[2]) + window
     if free > at then at = free end
   end
 end
 if per_day > 0 then
-  local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - 86400)
+  local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - day)
   if #old > 0 then
     local gone = 0
     for _, m in ipairs(old) do gone = gone + tonumber(string.match(m, '|(%d+)$')) end
     redis.call('DECRBY', KEYS[3], gone)
-    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 86400)
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - day)
   end
   local used = tonumber(redis.call('GET', KEYS[3]) or '0')
   if used > 0 and used + n > per_day then
@@ -119,7 +129,7 @@ if per_day > 0 then
     for i = 1, #entries, 2 do
       freed = freed + tonumber(string.match(entries[i], '|(%d+)$'))
       if freed >= need then
-        local t = tonumber(entries[i + 1]) + 86400
+        local t = tonumber(entries[i + 1]) + day
         if t > at then at = t end
         break
       end
@@ -129,38 +139,41 @@ end
 if at > now then return tostring(at - now) end
 if per_min > 0 then
   redis.call('ZADD', KEYS[1], now, member)
-  redis.call('EXPIRE', KEYS[1], 120)
-  redis.call('SET', KEYS[4], tostring(now + 60 / per_min), 'EX', 120)
+  redis.call('EXPIRE', KEYS[1], math.ceil(minute) * 2)
+  redis.call('SET', KEYS[4], tostring(now + minute / per_min), 'EX', math.ceil(minute) * 2)
 end
 if per_day > 0 then
   redis.call('ZADD', KEYS[2], now, member .. '|' .. n)
   redis.call('INCRBY', KEYS[3], n)
-  redis.call('EXPIRE', KEYS[2], 172800)
-  redis.call('EXPIRE', KEYS[3], 172800)
+  redis.call('EXPIRE', KEYS[2], math.ceil(day) * 2)
+  redis.call('EXPIRE', KEYS[3], math.ceil(day) * 2)
 end
 if per_min > 0 or per_day > 0 then redis.call('EXPIRE', KEYS[6], 172800) end
 return '0'
 """
 
-# KEYS: min day daysum tat seeded ; ARGV: now per_minute, then (time, member, recipients)...
+# KEYS: min day daysum tat seeded
+# ARGV: now per_minute minute day, then (time, member, recipients)...
 _SEED = """
 local now = tonumber(ARGV[1])
 local per_min = tonumber(ARGV[2])
+local minute = tonumber(ARGV[3])
+local day = tonumber(ARGV[4])
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 local total = 0
 local last = 0
-for i = 3, #ARGV, 3 do
+for i = 5, #ARGV, 3 do
   local t = tonumber(ARGV[i])
-  if t > now - 60 then redis.call('ZADD', KEYS[1], t, ARGV[i + 1]) end
+  if t > now - minute then redis.call('ZADD', KEYS[1], t, ARGV[i + 1]) end
   redis.call('ZADD', KEYS[2], t, ARGV[i + 1] .. '|' .. ARGV[i + 2])
   total = total + tonumber(ARGV[i + 2])
   if t > last then last = t end
 end
-redis.call('SET', KEYS[3], total, 'EX', 172800)
-redis.call('EXPIRE', KEYS[1], 120)
-redis.call('EXPIRE', KEYS[2], 172800)
+redis.call('SET', KEYS[3], total, 'EX', math.ceil(day) * 2)
+redis.call('EXPIRE', KEYS[1], math.ceil(minute) * 2)
+redis.call('EXPIRE', KEYS[2], math.ceil(day) * 2)
 if per_min > 0 and last > 0 then
-  redis.call('SET', KEYS[4], tostring(last + 60 / per_min), 'EX', 120)
+  redis.call('SET', KEYS[4], tostring(last + minute / per_min), 'EX', math.ceil(minute) * 2)
 end
 redis.call('SET', KEYS[5], '1', 'EX', 172800)
 return total
@@ -210,10 +223,11 @@ async def _seed(owner: str, company_id: uuid.UUID, limits: Limits, now: float) -
     if not await redis.set(lock, "1", nx=True, ex=30):
         return  # another process is at it; the caller asks again shortly
     try:
-        since = datetime.fromtimestamp(now - DAY, UTC)
+        minute, day = windows()
+        since = datetime.fromtimestamp(now - day, UTC)
         rows = await Message.filter(company_id=company_id, sent_at__gte=since).values_list(
             "id", "sent_at", "to_addrs", "cc_addrs", "bcc_addrs")
-        args: list[Any] = [now, limits.per_minute or 0]
+        args: list[Any] = [now, limits.per_minute or 0, minute, day]
         for mid, sent_at, to, cc, bcc in rows:
             args += [sent_at.timestamp(), str(mid), max(1, len(to or []) + len(cc or [])
                                                       + len(bcc or []))]
@@ -229,10 +243,11 @@ async def acquire(owner: str, company_id: uuid.UUID, limits: Limits, *,
     counted), else the seconds to wait before asking again."""
     member = member or uuid.uuid4().hex
     keys = [_k(owner, w) for w in ("min", "day", "daysum", "tat", "pause", "seeded")]
+    minute, day = windows()
     for _ in range(3):
         now = time.time()
         answer = await _eval(_ACQUIRE, keys, now, limits.per_minute or 0, limits.per_day or 0,
-                             max(1, recipients), member)
+                             max(1, recipients), member, minute, day)
         text = answer.decode() if isinstance(answer, bytes) else str(answer)
         if text != "seed":
             return max(0.0, float(text))
@@ -281,7 +296,7 @@ async def plan(owner: str, limits: Limits, wait: float) -> datetime:
     `wait` seconds from now, after the pause, and one interval after the mail planned
     before it (so held-back mails come back spread out, in order). `acquire` decides."""
     now = time.time()
-    interval = MINUTE / limits.per_minute if limits.per_minute else 0.0
+    interval = windows()[0] / limits.per_minute if limits.per_minute else 0.0
     at = await _eval(_PLAN, [_k(owner, "plan"), _k(owner, "tat"), _k(owner, "pause")],
                      now, interval, now + max(0.0, wait))
     return datetime.fromtimestamp(float(at), UTC)
