@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     # lease_renew_seconds; a dead worker's messages are taken over once it has run out
     # (found by the sweeper, every sweep_interval_seconds).
     lease_seconds: int = 15
-    lease_renew_seconds: float = 5.0
+    lease_renew_seconds: float | None = None  # default: a third of lease_seconds
     sweep_interval_seconds: int = 5
     # SENT is written per mail right after the server's 250, several connections' mails
     # in one write (at most this many), and a connection takes its next mail only once the
@@ -171,8 +171,10 @@ class Settings(BaseSettings):
 
     @field_validator("lease_renew_seconds")
     @classmethod
-    def _renew(cls, v: float, info: ValidationInfo) -> float:
+    def _renew(cls, v: float | None, info: ValidationInfo) -> float | None:
         lease = info.data.get("lease_seconds")
+        if v is None:
+            return v
         if v <= 0 or (lease is not None and v >= lease):
             raise ValueError(f"must be above 0 and below RECRUITMAIL_LEASE_SECONDS ({lease}),"
                              f" got {v}")
@@ -184,6 +186,10 @@ class Settings(BaseSettings):
         if not 0 <= v <= 65535:
             raise ValueError(f"port {v} out of range 0-65535")
         return v
+
+    @property
+    def lease_renew_every(self) -> float:
+        return self.lease_renew_seconds or self.lease_seconds / 3
 
     @property
     def default_from_address(self) -> str:

@@ -162,7 +162,7 @@ class Sender:
 
     async def _heartbeat(self) -> None:
         """Renew the lease of every message this process holds, while it lives."""
-        every = get_settings().lease_renew_seconds
+        every = get_settings().lease_renew_every
         while True:
             await asyncio.sleep(every)
             if not self.held:
