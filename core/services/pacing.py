@@ -91,7 +91,9 @@ local per_day = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
 local member = ARGV[5]
 local minute = tonumber(ARGV[6])
+-- The day too is a little longer (up to a second) than the server's.
 local day = tonumber(ARGV[7])
+day = day + math.min(1, day * 0.25)
 if (per_min > 0 or per_day > 0) and redis.call('EXISTS', KEYS[6]) == 0 then
   return 'seed'
 end
@@ -104,7 +106,7 @@ if per_min > 0 then
   if tat > at then at = tat end
   -- The window is a little longer than the minute: a mail that took longer to reach the
   -- server than the one a minute after it must not make the server see one too many.
-  local window = minute + math.min(1, minute * 0.02)
+  local window = minute + math.min(1, minute * 0.25)
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
   local count = redis.call('ZCARD', KEYS[1])
   if count >= per_min then
@@ -198,13 +200,17 @@ return 0
 _SLOW_DOWN = """
 local now = tonumber(ARGV[1])
 local seconds = tonumber(ARGV[2])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current > now and seconds <= 0 then
+  -- Mails that were on their way when the pause began: the same answer, one step.
+  return tostring(current)
+end
 local streak = redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], 3600)
 if seconds <= 0 then
   seconds = math.min(tonumber(ARGV[3]) * 2 ^ (streak - 1), tonumber(ARGV[4]))
 end
 local untilt = now + seconds
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current > untilt then untilt = current end
 redis.call('SET', KEYS[1], tostring(untilt), 'EX', math.ceil(untilt - now) + 60)
 return tostring(untilt)

@@ -191,7 +191,7 @@ async def test_limits_come_back_from_the_database_when_redis_lost_them(tenant, l
     await redis.delete(*keys)  # Redis lost them
     assert await pacing.acquire(owner, company.id, limits) > 3600
     # A server without the day limit takes the mail.
-    assert await pacing.acquire(owner, company.id, pacing.Limits(per_minute=100)) == 0
+    assert await pacing.acquire(owner, company.id, pacing.Limits(connections=3)) == 0
 
 
 async def test_test_company_smtp_step_by_step_and_nothing_sent(api, tenant, local_servers):

@@ -133,7 +133,7 @@ async def start_limited(limits: Limits | None = None, *,
                       auth_data: Any) -> AuthResult:
         ok = (credentials is not None and isinstance(auth_data, LoginPassword)
               and (auth_data.login.decode(), auth_data.password.decode()) == credentials)
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)
 
     if credentials is not None:
         smtp_kwargs.setdefault("authenticator", authenticator)
