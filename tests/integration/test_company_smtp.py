@@ -77,6 +77,11 @@ async def test_a_bulk_through_a_paced_server_goes_out_spread_and_all_sent(
         assert settings["smtpMaxPerMinute"] == 10
         op_id = await _bulk(api, tenant, 16)
         await run_worker(timeout=90)
+        if len(server.mails) < 16:  # DEBUG
+            for m in await Message.filter(company_id=tenant.company.id):
+                print(m.status, m.attempts, m.error, m.next_attempt_at)
+                for e in await MessageEvent.filter(message_id=m.id).order_by("id"):
+                    print("   ", e.at, e.status, e.detail)
         await server.wait_for(16)
     finally:
         await server.close()
