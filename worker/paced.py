@@ -77,6 +77,10 @@ async def after_send(company: Company, target: SmtpTarget, result: SendResult) -
     """Apply the server's answer to its pacing and the company's lastError; a THROTTLED
     result gets the time the message waits for (`retry_at`)."""
     if not target.owner:
+        # The platform relay is not paced: a throttling answer is an ordinary temporary
+        # failure there (retried with backoff, counted).
+        if result.outcome == Outcome.THROTTLED:
+            return replace(result, outcome=Outcome.TEMPORARY)
         return result
     if result.outcome == Outcome.SENT:
         await pacing.went_well(target.owner)

@@ -10,7 +10,7 @@ import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -90,6 +90,10 @@ def _words(code: int, message: str) -> str:
 def classify(exc: BaseException, target: SmtpTarget) -> SendResult:
     """Turn an SMTP failure into words a recruiter can act on, and temporary vs permanent."""
     result = _classify(exc, target)
+    if isinstance(exc, ConnectionsBusy):
+        # Our own workers hold the server's connections: wait a moment, not the server's
+        # failure.
+        return replace(result, pause_seconds=0.5)
     if result.outcome != Outcome.SENT and not isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         code = getattr(exc, "code", None)
         pause = throttling(code, getattr(exc, "message", "")) if code else None

@@ -43,7 +43,7 @@ from core.models.enums import (
     MessageStatus,
     TemplateKind,
 )
-from core.services import delivery, messaging
+from core.services import delivery, messaging, pacing
 from core.services import templates as tpl_service
 from core.services.documents import StagedFile, create_documents, discard_all, resolve_attachable
 
@@ -207,6 +207,9 @@ async def _insert_messages_pg(conn: Any, plan: Plan) -> tuple[list[uuid.UUID],
 async def _store(plan: Plan, bulk: BulkOperation, *, new_files: Sequence[StagedFile],
                  reject: tuple[RejectionReason, str | None] | None,
                  anonymize_now: list[uuid.UUID]) -> list[uuid.UUID]:
+    # The company's mail server limits: when the last mail is expected to go.
+    bulk.expected_completion_at = await pacing.expected_end(  # type: ignore[assignment]
+        plan.company, len(plan.drafts), bulk.scheduled_at)
     async with in_transaction() as conn:
         await bulk.save(force_create=True)
         if new_files:

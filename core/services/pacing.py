@@ -308,6 +308,36 @@ async def plan(owner: str, limits: Limits, wait: float) -> datetime:
     return datetime.fromtimestamp(float(at), UTC)
 
 
+async def expected_end(company: Company, count: int,
+                       start_at: datetime | None = None) -> datetime | None:
+    """When `count` more one-recipient mails to the company's own server are expected to
+    have gone, given its limits and what is already counted (BulkOperation's
+    expectedCompletionAt when it is created); None when the server has no rate limits."""
+    limits = limits_of(company)
+    if not company.smtp_host or count <= 0 or not (limits.per_minute or limits.per_day):
+        return None
+    owner = owner_key(company)
+    redis = get_redis()
+    minute, day = windows()
+    now = time.time()
+    start = max(now, start_at.timestamp() if start_at else now)
+    for what in ("pause", "tat", "plan"):
+        value = await redis.get(_k(owner, what))
+        if value and (what == "pause" or limits.per_minute):
+            start = max(start, float(value))
+    interval = minute / limits.per_minute if limits.per_minute else 0.0
+    end = start + (count - 1) * interval
+    if limits.per_day:
+        used = int(await redis.get(_k(owner, "daysum")) or 0) if start - now < day else 0
+        over = used + count - limits.per_day
+        if over > 0:
+            oldest = await redis.zrange(_k(owner, "day"), 0, 0, withscores=True)
+            first_free = (oldest[0][1] if oldest and used else now) + day
+            windows_more = -(-over // limits.per_day)  # ceil
+            end = max(end, first_free + (windows_more - 1) * day)
+    return datetime.fromtimestamp(end, UTC)
+
+
 # --- connections across processes -------------------------------------------------
 
 

@@ -59,6 +59,23 @@ async def _use(api: Any, tenant: Any, server: LimitedServer, **extra: Any) -> di
     return settings
 
 
+async def _history(tenant: Any) -> str:
+    """Each message's status and events, for a failing assertion's message."""
+    lines = []
+    for m in await Message.filter(company_id=tenant.company.id).order_by("created_at"):
+        lines.append(f"{m.id} {m.status} attempts={m.attempts} next={m.next_attempt_at}")
+        for e in await MessageEvent.filter(message_id=m.id).order_by("id"):
+            lines.append(f"    {e.at} {e.previous_status}->{e.status} {e.detail}")
+    return "\n".join(lines)
+
+
+async def _delivered(server: LimitedServer, tenant: Any, count: int) -> None:
+    try:
+        await server.wait_for(count)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{await _history(tenant)}") from None
+
+
 async def _bulk(api: Any, tenant: Any, n: int) -> str:
     applicants = await _applicants(tenant, n)
     out = await _send_bulk(api, tenant, applicants)
@@ -77,12 +94,7 @@ async def test_a_bulk_through_a_paced_server_goes_out_spread_and_all_sent(
         assert settings["smtpMaxPerMinute"] == 10
         op_id = await _bulk(api, tenant, 16)
         await run_worker(timeout=90)
-        if len(server.mails) < 16:  # DEBUG
-            for m in await Message.filter(company_id=tenant.company.id):
-                print(m.status, m.attempts, m.error, m.next_attempt_at)
-                for e in await MessageEvent.filter(message_id=m.id).order_by("id"):
-                    print("   ", e.at, e.status, e.detail)
-        await server.wait_for(16)
+        await _delivered(server, tenant, 16)
     finally:
         await server.close()
     msgs = await Message.filter(company_id=tenant.company.id)
@@ -113,7 +125,7 @@ async def test_a_server_answering_421_for_a_while_gets_everything_without_failur
         server.limits.busy_until = time.monotonic() + 3.0
         op_id = await _bulk(api, tenant, 6)
         await run_worker(timeout=90)
-        await server.wait_for(6)
+        await _delivered(server, tenant, 6)
     finally:
         await server.close()
     assert server.stats.busy_refusals >= 1
@@ -140,7 +152,7 @@ async def test_three_connections_at_most_across_two_workers(
         await _bulk(api, tenant, 40)
         # Two workers at once, each with its own pools (as two processes would have).
         await asyncio.gather(run_worker(timeout=90), run_worker(timeout=90))
-        await server.wait_for(40)
+        await _delivered(server, tenant, 40)
     finally:
         await server.close()
     assert server.stats.max_open <= 3
@@ -159,7 +171,7 @@ async def test_a_days_quota_moves_the_rest_to_the_next_window(
         assert settings["smtpMaxPerDay"] == 3
         op_id = await _bulk(api, tenant, 5)
         await run_worker(timeout=90)
-        await server.wait_for(5)
+        await _delivered(server, tenant, 5)
     finally:
         await server.close()
     assert server.max_in_window(4) <= 3
