@@ -145,8 +145,10 @@ if per_min > 0 then
   redis.call('SET', KEYS[4], tostring(now + minute / per_min), 'EX', math.ceil(minute) * 2)
 end
 if per_day > 0 then
-  redis.call('ZADD', KEYS[2], now, member .. '|' .. n)
-  redis.call('INCRBY', KEYS[3], n)
+  -- The same message asking again (its last try was throttled) moves, is not added.
+  if redis.call('ZADD', KEYS[2], now, member .. '|' .. n) == 1 then
+    redis.call('INCRBY', KEYS[3], n)
+  end
   redis.call('EXPIRE', KEYS[2], math.ceil(day) * 2)
   redis.call('EXPIRE', KEYS[3], math.ceil(day) * 2)
 end
