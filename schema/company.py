@@ -106,12 +106,14 @@ class SmtpTestStepName(Enum):
 class SmtpTestStepStatus(Enum):
     OK = "OK"
     FAILED = "FAILED"
-    SKIPPED = "SKIPPED"
 
 
-@strawberry.type
+@strawberry.type(description=(
+    "One step of testCompanySmtp. Only the steps the settings need are listed (TLS with "
+    "security TLS or STARTTLS, AUTH with a user name), and none after the first failure."))
 class SmtpTestStep:
     step: SmtpTestStepName
+    ok: bool
     status: SmtpTestStepStatus
     message: str = strawberry.field(description="What happened, or why it failed, in words.")
 
@@ -318,5 +320,6 @@ class CompanyMutation:
         return SmtpTestPayload(
             ok=all(st.status != smtp_check.StepStatus.FAILED for st in steps),
             steps=[SmtpTestStep(step=SmtpTestStepName(st.step.value),
+                                ok=st.status == smtp_check.StepStatus.OK,
                                 status=SmtpTestStepStatus(st.status.value),
                                 message=st.message) for st in steps])
