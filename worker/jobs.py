@@ -19,8 +19,8 @@ from core.models import Company, Document, Message
 from core.models.enums import MessageStatus
 from core.services import delivery
 from worker import paced
-from worker.sending import Sender
-from worker.transport import Outcome, SendResult, Transport, target_for
+from worker.sending import NOT_HANDLED, Outbox, Work
+from worker.transport import Gate, Outcome, SendResult, Transport, target_for
 
 log = logging.getLogger(__name__)
 S = MessageStatus
@@ -82,7 +82,7 @@ async def _attachments_of(message_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[
 
 async def _send(ctx: dict[str, Any], msg: Message | delivery.Outgoing, company: Company,
                 docs: list[Document], blobs: dict[str, bytes], *,
-                in_slot: bool = False) -> SendResult:
+                in_slot: bool = False, before_data: Gate = None) -> SendResult:
     """Build the mail of a claimed message and hand it to its SMTP server."""
     try:
         attachments = []
@@ -95,7 +95,8 @@ async def _send(ctx: dict[str, Any], msg: Message | delivery.Outgoing, company: 
     envelope = build_email(msg, attachments)
     transport: Transport = ctx["transport"]
     target = target_for(company)
-    result = await transport.send(target, envelope, primary=msg.to_addrs, in_slot=in_slot)
+    result = await transport.send(target, envelope, primary=msg.to_addrs, in_slot=in_slot,
+                                  before_data=before_data)
     return await paced.after_send(company, target, result)
 
 
@@ -163,8 +164,7 @@ async def send_each(ctx: dict[str, Any], ids: list[uuid.UUID]) -> Done:
     comes back QUEUED/SENDING with that time). Messages missing from the answer were not
     touched because the worker is stopping.
     """
-    sender: Sender = ctx["sender"]
-    transport: Transport = ctx["transport"]
+    outbox: Outbox = ctx["outbox"]
     at = delivery.now()
     done: Done = {}
     rows = await Message.filter(id__in=ids).values(
@@ -203,46 +203,34 @@ async def send_each(ctx: dict[str, Any], ids: list[uuid.UUID]) -> Done:
     order = {mid: k for k, mid in enumerate(ids)}
     due.sort(key=order.__getitem__)
 
-    async def one(mid: uuid.UUID) -> None:
-        company = companies[company_of[mid]]
-        target = targets[company.id]
-        # THE place where a connection slot for server X is free and the worker claims
-        # the message that goes on it now (nothing is claimed ahead of a free connection).
-        async with transport.slot(target):
-            if sender.stopping.is_set():
-                return
-            held = await paced.hold_back(company, target, mid, recipients.get(mid, 1),
-                                         started=started)
-            if held is not None:  # the server's limits: it waits, QUEUED, expectedSendAt
-                done[mid] = (S.QUEUED, held)
-                return
-            msg = await sender.claim(mid)
-            if msg is None:
-                done[mid] = (None, None)  # sent, taken or changed meanwhile
-                return
-            try:
-                result = await _send(ctx, msg, company, with_docs.get(mid, []), blobs,
-                                     in_slot=True)
-            except asyncio.CancelledError:
-                await _release_on_stop([msg.id])
-                sender.release(msg.id)
-                raise
-            if result.outcome == Outcome.SENT:
-                # Committed before this connection takes its next mail.
-                won = await sender.record_sent(msg, result.detail)
-                done[mid] = (S.SENT if won else None, None)
-            else:
-                try:
-                    moved = await _record_failure(msg, result)
-                finally:
-                    sender.release(msg.id)
-                done[mid] = ((moved.status, moved.next_attempt_at) if moved is not None
-                             else (None, None))
-        log.info("message %s: %s", result.outcome.value, result.detail,
-                 extra={"message_id": str(mid)})
+    def sender_for(company: Company, docs: list[Document]) -> Any:
+        async def send(msg: delivery.Outgoing, before_data: Gate) -> SendResult:
+            return await _send(ctx, msg, company, docs, blobs, in_slot=True,
+                               before_data=before_data)
+        return send
 
-    await asyncio.gather(*(one(mid) for mid in due))
+    waiting = {}
+    for mid in due:
+        company = companies[company_of[mid]]
+        # A company server's limits: the message goes now (counted), after a short wait
+        # here, or stays QUEUED with expectedSendAt (core.services.pacing).
+        held = await paced.hold_back(company, targets[company.id], mid, recipients.get(mid, 1),
+                                     started=started)
+        if held is not None:
+            done[mid] = (S.QUEUED, held)
+            continue
+        work = Work(mid, sender_for(company, with_docs.get(mid, [])), _failed)
+        waiting[mid] = outbox.submit(targets[company.id], work)
+    for mid, fut in waiting.items():
+        outcome = await fut
+        if outcome is not NOT_HANDLED:
+            done[mid] = outcome
     return done
+
+
+async def _failed(msg: delivery.Outgoing, result: SendResult) -> tuple[MessageStatus | None, Any]:
+    moved = await _record_failure(msg, result)
+    return (moved.status, moved.next_attempt_at) if moved is not None else (None, None)
 
 
 async def sweep(ctx: dict[str, Any]) -> int:

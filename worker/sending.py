@@ -14,11 +14,17 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Generic, TypeVar
 
+from core.models.enums import MessageStatus
 from core.services import delivery
 from core.settings import get_settings
+from worker.transport import Gate, SendResult, SmtpTarget, Transport
+from worker.transport import Outcome as TransportOutcome
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +34,8 @@ R = TypeVar("R")
 # A SENT write that fails (the database restarting) is tried again this many times before
 # the message is left to its lease (then sent again, same Message-ID: never lost).
 SENT_WRITE_TRIES = 5
+# How long the publisher gathers committed writes before publishing them together.
+PUBLISH_LINGER_SECONDS = 0.02
 
 
 class GroupWriter(Generic[T, R]):
@@ -35,18 +43,21 @@ class GroupWriter(Generic[T, R]):
     call (at most `max_items`); each submitter gets its own item's result."""
 
     def __init__(self, write: Callable[[list[T]], Awaitable[Sequence[R]]], max_items: int,
-                 name: str) -> None:
+                 name: str, concurrency: int = 2) -> None:
         self._write = write
         self._max = max_items
         self._name = name
+        self._concurrency = concurrency
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: T) -> R:
         fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending.append((item, fut))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name=self._name)
+        if len(self._tasks) < self._concurrency:
+            task = asyncio.create_task(self._run(), name=self._name)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         # The write goes on when the submitter is cancelled (a stopping worker): a mail the
         # server accepted is still recorded.
         return await asyncio.shield(fut)
@@ -66,8 +77,8 @@ class GroupWriter(Generic[T, R]):
                     fut.set_result(result)
 
     async def drain(self) -> None:
-        while self._task is not None and not self._task.done():
-            await asyncio.wait([self._task])
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
 
 
 class Sender:
@@ -108,7 +119,7 @@ class Sender:
 
     async def claim(self, message_id: uuid.UUID) -> delivery.Outgoing | None:
         """Claim one message to send right now (None: taken, done or not due)."""
-        if message_id in self.held or self.stopping.is_set():
+        if message_id in self.held:
             return None
         self.held.add(message_id)  # two tasks of this process never claim the same one
         try:
@@ -179,6 +190,8 @@ class Sender:
 
         while True:
             items = [await self._to_publish.get()]
+            # A short wait gathers the writes of a busy moment into one round of publishing.
+            await asyncio.sleep(PUBLISH_LINGER_SECONDS)
             while not self._to_publish.empty():
                 items.append(self._to_publish.get_nowait())
             try:
@@ -191,3 +204,153 @@ class Sender:
             finally:
                 for _ in items:
                     self._to_publish.task_done()
+
+
+# What a lane answers for a message: its status afterwards and, when QUEUED, the time of
+# its next attempt; NOT_HANDLED when the worker stopped before claiming it.
+Outcome = tuple[MessageStatus | None, datetime | None]
+NOT_HANDLED: Outcome = (None, None)
+
+
+@dataclass
+class Work:
+    message_id: uuid.UUID
+    send: Callable[[delivery.Outgoing, Gate], Awaitable[SendResult]]
+    failed: Callable[[delivery.Outgoing, SendResult], Awaitable[Outcome]]
+    done: asyncio.Future[Outcome] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future())
+    handled: bool = False
+
+    def finish(self, outcome: Outcome) -> None:
+        self.handled = True
+        if not self.done.done():
+            self.done.set_result(outcome)
+
+
+class Outbox:
+    """Per worker process and SMTP server: the messages due to go there, in the order the
+    jobs handed them in, and one lane per connection the server may have.
+
+    A lane is where "a connection to server X is free → claim the next message for X"
+    happens (`_lane`): it claims the message it sends next while its current one is on the
+    wire (so a lane holds at most one mail on the wire and one claimed next), and makes its
+    next mail wait before DATA until the previous one's SENT is written.
+    """
+
+    def __init__(self, sender: Sender, transport: Transport) -> None:
+        self.sender = sender
+        self.transport = transport
+        self.queues: dict[SmtpTarget, deque[Work]] = {}
+        self.lanes: dict[SmtpTarget, set[asyncio.Task[None]]] = {}
+
+    def submit(self, target: SmtpTarget, work: Work) -> asyncio.Future[Outcome]:
+        if self.sender.stopping.is_set():
+            work.finish(NOT_HANDLED)
+            return work.done
+        self.queues.setdefault(target, deque()).append(work)
+        lanes = self.lanes.setdefault(target, set())
+        want = min(get_settings().smtp_connections_per_server, len(self.queues[target]))
+        while len(lanes) < want:
+            task = asyncio.create_task(self._lane(target), name=f"lane {target.describe()}")
+            lanes.add(task)
+            task.add_done_callback(lanes.discard)
+        return work.done
+
+    def _next(self, target: SmtpTarget) -> Work | None:
+        queue = self.queues.get(target)
+        while queue and not self.sender.stopping.is_set():
+            work = queue.popleft()
+            if not work.done.done():
+                return work
+        return None
+
+    async def _claim(self, work: Work | None) -> delivery.Outgoing | None:
+        if work is None:
+            return None
+        return await self.sender.claim(work.message_id)
+
+    async def _lane(self, target: SmtpTarget) -> None:
+        previous: asyncio.Task[None] | None = None
+
+        async def previous_written() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])
+
+        me = asyncio.current_task()
+        async with self.transport.slot(target):
+            work = self._next(target)
+            claiming = asyncio.ensure_future(self._claim(work))
+            try:
+                while work is not None:
+                    msg = await claiming
+                    # A connection to `target` is free (or about to be, with this mail):
+                    # claim the message it sends next.
+                    upcoming = self._next(target)
+                    claiming = asyncio.ensure_future(self._claim(upcoming))
+                    if msg is None:
+                        work.finish((None, None))  # sent, taken or changed meanwhile
+                    else:
+                        previous = await self._send(work, msg, previous_written, previous)
+                    if upcoming is None:  # one may have come while this one was sent
+                        upcoming = self._next(target)
+                        claiming = asyncio.ensure_future(self._claim(upcoming))
+                    work = upcoming
+                # No await since the queue was found empty: a message submitted from now
+                # on sees this lane gone and starts another.
+                self.lanes[target].discard(me)  # type: ignore[arg-type]
+            finally:
+                if not claiming.done():
+                    claiming.cancel()
+                with contextlib.suppress(BaseException):
+                    leftover = await claiming
+                    if leftover is not None:  # stopped between claim and send
+                        await delivery.release_claims([leftover.id], reason=RELEASED)
+                        self.sender.release(leftover.id)
+                await previous_written()
+
+    async def _send(self, work: Work, msg: delivery.Outgoing, gate: Callable[[], Awaitable[None]],
+                    previous: asyncio.Task[None] | None) -> asyncio.Task[None] | None:
+        try:
+            result = await work.send(msg, gate)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(delivery.release_claims([msg.id], reason=RELEASED))
+            self.sender.release(msg.id)
+            work.finish(NOT_HANDLED)
+            raise
+        except Exception as exc:  # a bug building the mail: not sent, try again later
+            log.exception("sending message %s failed", msg.id)
+            result = SendResult(TransportOutcome.TEMPORARY, f"the worker failed: {exc!r}")
+        log.info("message %s: %s", result.outcome.value, result.detail,
+                 extra={"message_id": str(msg.id)})
+        if result.outcome == TransportOutcome.SENT:
+            async def record() -> None:
+                try:
+                    won = await self.sender.record_sent(msg, result.detail)
+                except Exception:
+                    work.finish((MessageStatus.SENDING, None))  # its lease will run out
+                    return
+                work.finish((MessageStatus.SENT if won else None, None))
+            return asyncio.create_task(record())
+        try:
+            work.finish(await work.failed(msg, result))
+        finally:
+            self.sender.release(msg.id)
+        return previous
+
+    def stop(self) -> None:
+        """Take no more messages (SIGTERM): those waiting go back to their jobs unhandled,
+        the lanes finish the mails they hold."""
+        self.sender.stopping.set()
+        for queue in self.queues.values():
+            while queue:
+                queue.popleft().finish(NOT_HANDLED)
+
+    async def close(self) -> None:
+        self.stop()
+        lanes = [t for ts in self.lanes.values() for t in ts]
+        if lanes:
+            await asyncio.wait(lanes)
+
+
+RELEASED = "worker stopped before sending it; queued again"

@@ -9,7 +9,7 @@ import re
 import ssl
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -26,6 +26,8 @@ from core.services import pacing, smtp_guard
 from core.settings import get_settings
 
 log = logging.getLogger(__name__)
+
+Gate = Callable[[], Awaitable[None]] | None
 
 # A pooled connection idle for longer than this is probed with RSET before it is reused.
 IDLE_PROBE_SECONDS = 2.0
@@ -148,7 +150,7 @@ def _classify(exc: BaseException, target: SmtpTarget) -> SendResult:
 
 
 async def _transaction(client: aiosmtplib.SMTP, sender: str, recipients: Sequence[str],
-                       data: bytes) -> dict[str, tuple[int, str]]:
+                       data: bytes, before_data: Gate = None) -> dict[str, tuple[int, str]]:
     """MAIL, RCPT for each recipient, DATA: aiosmtplib's sendmail for plain addresses,
     without its parsing of each address as a header (a tenth of a bulk worker's time).
     Same outcomes: the sender or every recipient refused raises, the transaction is reset
@@ -165,6 +167,8 @@ async def _transaction(client: aiosmtplib.SMTP, sender: str, recipients: Sequenc
                                                                recipient))
         if len(refused) == len(recipients):
             raise aiosmtplib.SMTPRecipientsRefused(refused)
+        if before_data is not None:
+            await before_data()  # the server cannot accept this mail before it returns
         await client.data(data)
     except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
         with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
@@ -316,11 +320,12 @@ class _Pool:
         async with self.sem:
             yield
 
-    async def send_in_slot(self, envelope: Envelope) -> dict[str, tuple[int, str]]:
+    async def send_in_slot(self, envelope: Envelope,
+                           before_data: Gate = None) -> dict[str, tuple[int, str]]:
         """Send on a connection; the caller holds a slot."""
         client = await self._checked_out()
         try:
-            refused = await self._send_on(client, envelope)
+            refused = await self._send_on(client, envelope, before_data)
         except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
             # The server answered (the transaction has been reset): the connection
             # itself is still good.
@@ -333,12 +338,14 @@ class _Pool:
         return refused
 
     @staticmethod
-    async def _send_on(client: aiosmtplib.SMTP,
-                       envelope: Envelope) -> dict[str, tuple[int, str]]:
+    async def _send_on(client: aiosmtplib.SMTP, envelope: Envelope,
+                       before_data: Gate = None) -> dict[str, tuple[int, str]]:
         if envelope.data is not None and not client.is_ehlo_or_helo_needed and all(
                 is_plain_address(a) for a in (envelope.mail_from, *envelope.recipients)):
             return await _transaction(client, envelope.mail_from, envelope.recipients,
-                                      envelope.data)
+                                      envelope.data, before_data)
+        if before_data is not None:
+            await before_data()
         if envelope.data is not None:
             # Ready 7-bit bytes with ASCII addresses: no SMTP extension needed.
             refused, _ = await client.sendmail(envelope.mail_from, envelope.recipients,
@@ -377,13 +384,18 @@ class Transport:
         return self.pool(target).slot()
 
     async def send(self, target: SmtpTarget, envelope: Envelope,
-                   primary: Sequence[str] = (), *, in_slot: bool = False) -> SendResult:
-        """Send one mail; with in_slot the caller already holds one of the target's slots."""
+                   primary: Sequence[str] = (), *, in_slot: bool = False,
+                   before_data: Gate = None) -> SendResult:
+        """Send one mail; with in_slot the caller already holds one of the target's slots.
+        `before_data` is awaited right before DATA (after MAIL and RCPT): the worker makes
+        the mail wait there until the SENT of the previous one on the connection is
+        written, so that write overlaps this mail's first round trips."""
         if not in_slot:
             async with self.slot(target):
-                return await self.send(target, envelope, primary, in_slot=True)
+                return await self.send(target, envelope, primary, in_slot=True,
+                                       before_data=before_data)
         try:
-            refused = await self.pool(target).send_in_slot(envelope)
+            refused = await self.pool(target).send_in_slot(envelope, before_data)
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError):
                 raise

@@ -384,6 +384,26 @@ _MARK_SENT_PG = (
     " RETURNING id, company_id, candidate_id, bulk_operation_id")
 _LEASE_EXPIRED = "lease expired; sending again with the same Message-ID"
 
+# The worker's per-mail writes on PostgreSQL: each one statement (its own transaction, one
+# round trip) that changes the rows, writes their events and, for SENT, moves the bulk
+# counters. A claim (QUEUED or SENDING → SENDING) changes no counter.
+_CLAIM_ONE_STATEMENT_PG = (
+    "WITH c AS (" + _CLAIM_PG + ")"
+    ", e AS (INSERT INTO message_event (message_id, status, previous_status, at, detail)"
+    " SELECT c.id, 'SENDING', c.previous, $4, CASE WHEN c.previous = 'SENDING'"
+    f" THEN '{_LEASE_EXPIRED}' END FROM c)"
+    " SELECT * FROM c")
+_SENT_ONE_STATEMENT_PG = (
+    "WITH s AS (" + _MARK_SENT_PG + ")"
+    ", e AS (INSERT INTO message_event (message_id, status, previous_status, at, detail)"
+    " SELECT s.id, 'SENT', 'SENDING', $2, d.detail"
+    " FROM s JOIN unnest($1::uuid[], $4::text[]) AS d(id, detail) ON d.id = s.id)"
+    ", b AS (UPDATE bulk_operation AS b SET queued = b.queued - c.n, sent = b.sent + c.n"
+    " FROM (SELECT bulk_operation_id, count(*) AS n FROM s"
+    " WHERE bulk_operation_id IS NOT NULL GROUP BY bulk_operation_id) AS c"
+    " WHERE b.id = c.bulk_operation_id)"
+    " SELECT * FROM s")
+
 
 def _json_list(value: Any) -> list[str]:
     return value if isinstance(value, list) else orjson.loads(value)
@@ -438,24 +458,29 @@ async def renew_leases(token: str, message_ids: Sequence[uuid.UUID]) -> int:
 async def _claim(ids: list[uuid.UUID], token: str) -> tuple[list[Outgoing], list[Transition]]:
     at = now()
     lease = at + timedelta(seconds=get_settings().lease_seconds)
-    async with in_transaction() as conn:
-        if conn.capabilities.dialect == "postgres":
-            rows = await conn.execute_query_dict(_CLAIM_PG, [ids, lease, token, at])
-            before = {r["id"]: S(r["previous"]) for r in rows}
-            claimed = [_outgoing_pg(r) for r in rows]
-        else:
-            before = dict(await Message.filter(id__in=ids).values_list("id", "status"))  # type: ignore[arg-type]
-            await Message.filter(
-                Q(id__in=ids)
-                & (
-                    (Q(status=S.QUEUED)
-                     & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=at)))
-                    | (Q(status=S.SENDING) & Q(lease_until__lt=at))
-                )
-            ).update(status=S.SENDING, lease_until=lease, attempts=F("attempts") + 1,
-                     claim_token=token, updated_at=at)
-            claimed = [Outgoing(**row) for row in await Message.filter(
-                id__in=ids, claim_token=token, status=S.SENDING).values(*OUTGOING_FIELDS)]
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "postgres":
+        rows = await conn.execute_query_dict(_CLAIM_ONE_STATEMENT_PG, [ids, lease, token, at])
+        return [_outgoing_pg(r) for r in rows], [
+            Transition(r["id"], r["company_id"], r["candidate_id"], r["bulk_operation_id"],
+                       S(r["previous"]), S.SENDING, at,
+                       _LEASE_EXPIRED if r["previous"] == S.SENDING else None)
+            for r in rows]
+    async with in_transaction():  # SQLite: the ORM
+        before = dict(await Message.filter(id__in=ids).values_list("id", "status"))  # type: ignore[arg-type]
+        await Message.filter(
+            Q(id__in=ids)
+            & (
+                (Q(status=S.QUEUED)
+                 & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=at)))
+                | (Q(status=S.SENDING) & Q(lease_until__lt=at))
+            )
+        ).update(status=S.SENDING, lease_until=lease, attempts=F("attempts") + 1,
+                 claim_token=token, updated_at=at)
+        # This claim's rows only (the token is the process's: it may hold others).
+        claimed = [Outgoing(**row) for row in await Message.filter(
+            id__in=ids, claim_token=token, status=S.SENDING, updated_at=at,
+            lease_until=lease).values(*OUTGOING_FIELDS)]
         transitions = [
             Transition(m.id, m.company_id, m.candidate_id, m.bulk_operation_id,
                        before.get(m.id), S.SENDING, at,
@@ -475,18 +500,24 @@ async def mark_sent_many(token: str, sent: Sequence[tuple[uuid.UUID, str]], *,
     at = now()
     ids = [mid for mid, _ in sent]
     details = dict(sent)
-    async with in_transaction() as conn:
-        rows: list[tuple[Any, Any, Any, Any]]
-        if conn.capabilities.dialect == "postgres":
-            rows = [(r["id"], r["company_id"], r["candidate_id"], r["bulk_operation_id"])
-                    for r in await conn.execute_query_dict(_MARK_SENT_PG, [ids, at, token])]
-        else:
-            rows = await Message.filter(
-                id__in=ids, status=S.SENDING, claim_token=token).values_list(
-                "id", "company_id", "candidate_id", "bulk_operation_id")  # type: ignore[assignment]
-            await Message.filter(id__in=[r[0] for r in rows], status=S.SENDING,
-                                 claim_token=token).update(
-                status=S.SENT, sent_at=at, lease_until=None, error=None, updated_at=at)
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "postgres":
+        rows_pg = await conn.execute_query_dict(
+            _SENT_ONE_STATEMENT_PG, [ids, at, token, [details[i] for i in ids]])
+        transitions = [Transition(r["id"], r["company_id"], r["candidate_id"],
+                                  r["bulk_operation_id"], S.SENDING, S.SENT, at,
+                                  details.get(r["id"]))
+                       for r in rows_pg]
+        if publish:
+            await _publish(transitions)
+        return transitions
+    async with in_transaction():  # SQLite: the ORM
+        rows: list[tuple[Any, Any, Any, Any]] = await Message.filter(
+            id__in=ids, status=S.SENDING, claim_token=token).values_list(
+            "id", "company_id", "candidate_id", "bulk_operation_id")  # type: ignore[assignment]
+        await Message.filter(id__in=[r[0] for r in rows], status=S.SENDING,
+                             claim_token=token).update(
+            status=S.SENT, sent_at=at, lease_until=None, error=None, updated_at=at)
         transitions = [
             Transition(mid, company_id, candidate_id, bulk_id, S.SENDING, S.SENT,
                        at, details.get(mid))

@@ -191,7 +191,9 @@ async def _bulk_under_faults(tenant, sink, env, monkeypatch, sig: int, n: int = 
             await _wait(lambda m=mark: _count_at_least(sink, m), timeout=120,
                         what=f"{mark} mails at the sink")
             victim = k % 2
+            t0 = loop.time()
             await _stop(workers[victim], sig)
+            print(f"stop {k}: {loop.time() - t0:.1f} s, {len(sink.received)} received")
             assert await Message.filter(bulk_operation_id=op.id).exclude(
                 status=S.SENT).exists(), "the bulk was done before the stop; nothing was tested"
             if sig == signal.SIGTERM:
