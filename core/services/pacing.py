@@ -355,6 +355,6 @@ async def give_back_connection(owner: str, holder: str) -> None:
 
 
 async def forget(owner: str) -> None:
-    """The server's settings changed: its pause and its connection count start over
+    """The server's settings changed: its pause, throttling streak and plan start over
     (the counts of what was sent stay: the same mailbox may still be behind it)."""
     await get_redis().delete(_k(owner, "pause"), _k(owner, "streak"), _k(owner, "plan"))
