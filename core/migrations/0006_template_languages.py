@@ -22,7 +22,7 @@ class WidenColumn(ops.AlterField):
 
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0003_inbound_receipt')]
+    dependencies = [('models', '0005_smtp_limits')]
 
     initial = False
 

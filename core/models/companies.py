@@ -7,7 +7,7 @@ import uuid
 from tortoise import fields
 from tortoise.models import Model
 
-from core.models.enums import SenderNameMode, SmtpSecurity
+from core.models.enums import SenderNameMode, SmtpProvider, SmtpSecurity
 
 
 class Company(Model):
@@ -22,6 +22,14 @@ class Company(Model):
     # Fernet token of the password, keyed from the server secret; never returned by the API.
     smtp_password_encrypted = fields.TextField(null=True)
     smtp_security = fields.CharEnumField(SmtpSecurity, null=True)
+    # Limits of the company's server (core.services.pacing); null = none / the preset's.
+    smtp_provider = fields.CharEnumField(SmtpProvider, null=True)
+    smtp_max_per_minute = fields.IntField(null=True)
+    smtp_max_per_day = fields.IntField(null=True)
+    smtp_max_connections = fields.IntField(null=True)
+    # The server's last failure (login refused, unreachable, throttling …), in words.
+    smtp_last_error = fields.TextField(null=True)
+    smtp_last_error_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

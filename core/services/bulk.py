@@ -44,7 +44,7 @@ from core.models.enums import (
     MessageStatus,
     TemplateKind,
 )
-from core.services import compose, delivery, interviews, messaging
+from core.services import compose, delivery, interviews, messaging, pacing
 from core.services import templates as tpl_service
 from core.services.documents import StagedFile, create_documents, discard_all, resolve_attachable
 
@@ -204,6 +204,9 @@ async def _store(plan: Plan, bulk: BulkOperation, *, new_files: Sequence[StagedF
                  reject: tuple[RejectionReason, str | None] | None,
                  anonymize_now: list[uuid.UUID],
                  cancel_interviews: Sequence[Interview] = ()) -> list[uuid.UUID]:
+    # The company's mail server limits: when the last mail is expected to go.
+    bulk.expected_completion_at = await pacing.expected_end(  # type: ignore[assignment]
+        plan.company, len(plan.drafts), bulk.scheduled_at)
     async with in_transaction() as conn:
         await bulk.save(force_create=True)
         for iv in cancel_interviews:

@@ -589,3 +589,34 @@ async def release_claims(message_ids: Sequence[uuid.UUID], *, reason: str) -> in
         await _record(transitions)
     await _publish(transitions)
     return len(transitions)
+
+
+# --- held back by a company server's limits (core.services.pacing, worker/paced.py) ------
+
+
+async def hold_queued(message_id: uuid.UUID, at: datetime, *, detail: str) -> bool:
+    """A QUEUED message waits for its server's limits: it goes at `at`
+    (Message.expectedSendAt); history only, its status does not change."""
+    async with in_transaction():
+        changed = await Message.filter(id=message_id, status=S.QUEUED).update(
+            next_attempt_at=at, expected_send_at=at, updated_at=now())
+        if changed:
+            await MessageEvent.create(message_id=message_id, status=S.QUEUED,
+                                      previous_status=S.QUEUED, at=now(), detail=detail)
+    return bool(changed)
+
+
+async def mark_paced(message_id: uuid.UUID, at: datetime, *, detail: str) -> Message | None:
+    """SENDING → QUEUED until `at`: the server asked to slow down. Not one of the message's
+    attempts (the claim's count is taken back), not its error."""
+    return await transition_one(
+        message_id, allowed_from=[S.SENDING], to=S.QUEUED, detail=detail,
+        next_attempt_at=at, expected_send_at=at, lease_until=None,
+        attempts=F("attempts") - 1)
+
+
+async def push_bulk_completion(bulk_id: uuid.UUID, at: datetime) -> None:
+    """BulkOperation.expectedCompletionAt moves to `at` when that is later."""
+    await BulkOperation.filter(
+        Q(id=bulk_id) & (Q(expected_completion_at__isnull=True)
+                         | Q(expected_completion_at__lt=at))).update(expected_completion_at=at)
