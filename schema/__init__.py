@@ -24,9 +24,10 @@ from schema.interviews import InterviewMutation, InterviewQuery
 from schema.messages import MessageMutation, MessageQuery
 from schema.node import NodeQuery
 from schema.subscriptions import Subscription
+from schema.subsidiaries import SubsidiaryMutation, SubsidiaryQuery
 from schema.templates import PreviewQuery, TemplateMutation, TemplateQuery
 from schema.types.candidates import Application, Candidate, RejectionReason
-from schema.types.company import Company, Employee, Position
+from schema.types.company import Company, Employee, Position, Subsidiary
 from schema.types.documents import Document
 from schema.types.interviews import Interview
 from schema.types.messages import BulkOperation, Message
@@ -34,11 +35,11 @@ from schema.types.templates import EmailTemplate
 
 QUERIES: tuple[type, ...] = (
     NodeQuery, CompanyQuery, CandidateQuery, InterviewQuery, MessageQuery, TemplateQuery,
-    PreviewQuery,
+    PreviewQuery, SubsidiaryQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CandidateMutation, CompanyMutation, InterviewMutation, TemplateMutation, DocumentMutation,
-    MessageMutation,
+    MessageMutation, SubsidiaryMutation,
 )
 
 Query = merge_types("Query", QUERIES)
@@ -47,7 +48,7 @@ Mutation = merge_types("Mutation", MUTATIONS)
 # Every Node type, so `node(id:)` can return any of them.
 NODE_TYPES: list[type] = [
     Company, Employee, Position, Candidate, Application, RejectionReason, Interview,
-    Document, EmailTemplate, Message, BulkOperation,
+    Document, EmailTemplate, Message, BulkOperation, Subsidiary,
 ]
 
 # Order matters little; guards such as depth/alias limits go here too.

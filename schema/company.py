@@ -10,9 +10,11 @@ from core import models
 from core.errors import ErrorCode, FieldError
 from core.mail.addresses import normalize_address
 from core.security import encrypt_secret
+from core.services.mail_settings import load_subsidiary
 from schema.context import Info
 from schema.enums import SenderNameMode, SmtpSecurity
-from schema.errors import UserError, field_error, forbidden, user_errors
+from schema.errors import UserError, field_error, forbidden, not_found, user_errors
+from schema.relay import uuid_of
 from schema.types.candidates import RejectionReason
 from schema.types.company import Company, Employee, Position
 
@@ -63,6 +65,9 @@ class CompanyPayload:
 @strawberry.input
 class CreatePositionInput:
     title: str
+    subsidiary_id: strawberry.ID | None = strawberry.field(default=None, description=(
+        "The subsidiary the position belongs to: mails about its applications go out under "
+        "it. Null: the company's."))
 
 
 @strawberry.input
@@ -154,9 +159,16 @@ class CompanyMutation:
     @strawberry.mutation
     async def create_position(self, info: Info, input: CreatePositionInput) -> PositionPayload:
         title, errors = one_line(input.title, MAX_TITLE, "A title", "input", "title")
+        subsidiary = None
+        if input.subsidiary_id is not None:
+            subsidiary = await load_subsidiary(info.context.company_id,
+                                               uuid_of(input.subsidiary_id, "Subsidiary"))
+            if subsidiary is None:
+                errors.append(not_found("subsidiary", "input", "subsidiaryId"))
         if errors:
             return PositionPayload(errors=user_errors(errors))
-        row = await models.Position.create(company_id=info.context.company_id, title=title)
+        row = await models.Position.create(company_id=info.context.company_id, title=title,
+                                           subsidiary_id=subsidiary.id if subsidiary else None)
         return PositionPayload(position=Position.from_row(row))
 
     @strawberry.mutation

@@ -15,8 +15,9 @@ from core import logs, queue
 from core.blobs import read_blob
 from core.mail.mime import Attachment, build_email
 from core.models import Company, Document, Message
+from core.models.companies import MailSettings
 from core.models.enums import MessageStatus
-from core.services import delivery
+from core.services import delivery, mail_settings
 from core.settings import get_settings
 from worker.transport import Outcome, SendResult, Transport, target_for
 
@@ -58,9 +59,11 @@ async def deliver(ctx: dict[str, Any], message_id: uuid.UUID) -> MessageStatus |
     if claimed is None:
         return None
     company = await Company.get(id=claimed.company_id)
+    server = mail_settings.server_owner(
+        company, await mail_settings.load_subsidiary(company.id, claimed.subsidiary_id))
     docs = await claimed.attachments.all()
     try:
-        result = await _send(ctx, claimed, company, docs, {})
+        result = await _send(ctx, claimed, server, docs, {})
     except asyncio.CancelledError:
         await _release_on_stop([claimed.id])
         raise
@@ -87,10 +90,11 @@ async def _attachments_of(message_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[
     return out
 
 
-async def _send(ctx: dict[str, Any], msg: Message | delivery.Outgoing, company: Company,
+async def _send(ctx: dict[str, Any], msg: Message | delivery.Outgoing, server: MailSettings,
                 docs: list[Document],
                 blobs: dict[str, bytes]) -> SendResult:
-    """Build the mail of a claimed message and hand it to its SMTP server."""
+    """Build the mail of a claimed message and hand it to the SMTP server of `server`
+    (its company's or its subsidiary's)."""
     try:
         attachments = []
         for d in docs:
@@ -101,7 +105,7 @@ async def _send(ctx: dict[str, Any], msg: Message | delivery.Outgoing, company: 
         return SendResult(Outcome.PERMANENT, f"an attachment could not be read: {exc}")
     envelope = build_email(msg, attachments)
     transport: Transport = ctx["transport"]
-    return await transport.send(target_for(company), envelope, primary=msg.to_addrs)
+    return await transport.send(target_for(server), envelope, primary=msg.to_addrs)
 
 
 async def _release_on_stop(message_ids: list[uuid.UUID]) -> None:
@@ -152,6 +156,7 @@ async def send_batch(ctx: dict[str, Any], message_ids: list[str]) -> int:
     if not claimed:
         return 0
     companies = {c.id: c for c in await Company.filter(id__in=list({m.company_id for m in claimed}))}
+    subsidiaries = await mail_settings.subsidiaries_by_id(m.subsidiary_id for m in claimed)
     with_docs = await _attachments_of(list(claimed_ids))
     blobs: dict[str, bytes] = {}
     # A mail is built only when a connection can take it: memory stays flat in the chunk size.
@@ -159,7 +164,11 @@ async def send_batch(ctx: dict[str, Any], message_ids: list[str]) -> int:
 
     async def send_one(m: delivery.Outgoing) -> SendResult:
         async with slots:
-            return await _send(ctx, m, companies[m.company_id], with_docs.get(m.id, []), blobs)
+            company = companies[m.company_id]
+            sub = subsidiaries.get(m.subsidiary_id) if m.subsidiary_id else None
+            server = mail_settings.server_owner(
+                company, sub if sub is not None and sub.company_id == company.id else None)
+            return await _send(ctx, m, server, with_docs.get(m.id, []), blobs)
 
     try:
         results = await asyncio.gather(*(send_one(m) for m in claimed))

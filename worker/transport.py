@@ -17,7 +17,7 @@ from aiosmtplib.typing import SMTPStatus
 
 from core.mail.addresses import is_plain_address
 from core.mail.mime import Envelope
-from core.models import Company
+from core.models.companies import MailSettings
 from core.models.enums import SmtpSecurity
 from core.security import decrypt_secret
 from core.settings import get_settings
@@ -59,8 +59,9 @@ def relay_target(url: str | None = None) -> SmtpTarget:
     )
 
 
-def target_for(company: Company) -> SmtpTarget:
-    """The company's own SMTP server when configured, else the platform relay."""
+def target_for(company: MailSettings) -> SmtpTarget:
+    """The SMTP server of a company or subsidiary (mail_settings.server_owner chooses
+    which) when it has one, else the platform relay."""
     if not company.smtp_host:
         return relay_target()
     security = company.smtp_security or SmtpSecurity.STARTTLS

@@ -34,6 +34,7 @@ from core.models import (
     Message,
     Position,
     RejectionReason,
+    Subsidiary,
 )
 from core.models.enums import (
     ApplicationStatus,
@@ -43,7 +44,7 @@ from core.models.enums import (
     MessageStatus,
     TemplateKind,
 )
-from core.services import delivery, messaging
+from core.services import delivery, mail_settings, messaging
 from core.services import templates as tpl_service
 from core.services.documents import StagedFile, create_documents, discard_all, resolve_attachable
 
@@ -53,7 +54,7 @@ WAKE_CONCURRENCY = 8
 INSERT_BATCH = 2_000
 MESSAGE_COLUMNS = [
     "id", "company_id", "candidate_id", "application_id", "interview_id", "bulk_operation_id",
-    "sender_id", "kind", "direction", "status", "from_name", "from_address", "to_addrs",
+    "sender_id", "subsidiary_id", "kind", "direction", "status", "from_name", "from_address", "to_addrs",
     "cc_addrs", "bcc_addrs", "subject", "body", "body_html", "ics", "ics_method",
     "rfc_message_id", "in_reply_to", "scheduled_at", "sent_at", "attempts", "next_attempt_at",
     "lease_until", "claim_token", "error", "idempotency_key", "created_at", "updated_at",
@@ -138,6 +139,8 @@ async def _render_all(
     assert subject is not None and body is not None
     plan.documents = messaging.unique_documents([*template_docs, *plan.documents])
     cands, positions = await _related([a for _, a in found])
+    subsidiaries = await mail_settings.subsidiaries_by_id(p.subsidiary_id
+                                                          for p in positions.values())
     for index, app in found:
         cand = cands[app.candidate_id]
         gid = to_global_id("Application", app.id)
@@ -160,8 +163,17 @@ async def _render_all(
             company=company, candidate=cand, kind=kind, subject=rendered.subject,
             body=with_signature(rendered.body, plan.employee.signature), sender=plan.employee,
             application_id=app.id, bulk_operation_id=bulk_id, scheduled_at=scheduled_at,
+            subsidiary=_subsidiary_of(positions.get(app.position_id), subsidiaries),
+            owner_known=True,
         ))
     return errors
+
+
+def _subsidiary_of(position: Position | None,
+                   subsidiaries: dict[uuid.UUID, Subsidiary]) -> Subsidiary | None:
+    if position is None or position.subsidiary_id is None:
+        return None
+    return subsidiaries.get(position.subsidiary_id)
 
 
 async def _link_attachments(message_ids: Sequence[uuid.UUID], docs: Sequence[Document]) -> None:

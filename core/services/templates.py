@@ -158,10 +158,10 @@ async def preview_message(
 ) -> Preview:
     """What would be sent (placeholders filled, signature included), storing nothing.
     Unfillable placeholders are listed, and also reported as TEMPLATE_ERROR errors."""
-    from core.services.messaging import sender_identity
+    from core.services.mail_settings import MailOwner, owner_for_application
 
     company = await Company.get(id=employee.company_id)
-    from_name, from_address = sender_identity(company, employee)
+    from_name, from_address = MailOwner(company).identity(employee)
     errors: list[FieldError] = [FieldError(ErrorCode.NOT_FOUND, "No such object.", ("input", f))
                                 for f in bad_ids]
     interview = application = candidate = None
@@ -178,6 +178,9 @@ async def preview_message(
                                      ("input", "applicationId")))
         else:
             candidate_id = candidate_id or application.candidate_id
+            # Mails about the application go out under its position's subsidiary, if any.
+            from_name, from_address = (await owner_for_application(
+                company, application.id)).identity(employee)
     if candidate_id is not None:
         candidate = await Candidate.get_or_none(id=candidate_id, company_id=company.id)
     if candidate is None:
