@@ -1,0 +1,422 @@
+"""Subsidiaries: each with its own recruiting address, sender name and SMTP server (a real
+aiosmtpd server per subsidiary); a position's mails go out under its subsidiary. Through
+GraphQL and the real arq worker, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from email.utils import parseaddr
+from typing import Any
+
+import pytest
+
+from core.ids import parse_id, to_global_id
+from core.models import Application, Candidate, Message, Subsidiary
+from core.security import decrypt_secret
+from tests.integration.test_anonymize import _database_views, _found
+from tests.support.sink import Sink, start_sink
+
+CREATE = """
+mutation($input: SubsidiaryInput!) {
+  createSubsidiary(input: $input) {
+    subsidiary { id name emailSettings { senderNameMode recruitingAddress smtpConfigured
+                                         smtpHost smtpPort smtpUsername smtpSecurity } }
+    errors { code field message } } }"""
+UPDATE = """
+mutation($id: ID!, $input: SubsidiaryInput!) {
+  updateSubsidiary(id: $id, input: $input) {
+    subsidiary { id name emailSettings { senderNameMode recruitingAddress smtpConfigured
+                                         smtpHost smtpPort smtpUsername smtpSecurity } }
+    errors { code field message } } }"""
+LIST = """{ subsidiaries { id name emailSettings { recruitingAddress smtpHost }
+                           positions { id title } } }"""
+CREATE_POSITION = """
+mutation($input: CreatePositionInput!) {
+  createPosition(input: $input) { position { id title subsidiary { id name } }
+                                  errors { code field message } } }"""
+SEND_BULK = """
+mutation($input: SendBulkEmailInput!) {
+  sendBulkEmail(input: $input) { bulkOperation { id total } errors { code field message } } }"""
+REJECT = """
+mutation($input: RejectApplicationsInput!) {
+  rejectApplications(input: $input) {
+    bulkOperation { id total } errors { code field message } } }"""
+SEND = """
+mutation($input: SendMessageInput!) {
+  sendMessage(input: $input) { message { id fromName fromAddress status }
+                               errors { code field message } } }"""
+MESSAGES = """
+query($id: ID!) { bulkOperation(id: $id) {
+  messages(first: 100) { edges { node { to fromName fromAddress status } } } } }"""
+PREVIEW = """
+query($input: PreviewMessageInput!) {
+  previewMessage(input: $input) { fromName fromAddress subject errors { code } } }"""
+
+
+@dataclass
+class Server:
+    sink: Sink
+    logins: list[tuple[str, str]]
+
+
+async def _server(user: str | None = None, password: str | None = None) -> Server:
+    """A real SMTP server; with a user, it takes only that login (plain AUTH, no TLS)."""
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    logins: list[tuple[str, str]] = []
+    if user is None:
+        return Server(await start_sink(), logins)
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
+                      auth_data: Any) -> AuthResult:
+        ok = isinstance(auth_data, LoginPassword) and (
+            auth_data.login.decode(), auth_data.password.decode()) == (user, password)
+        if ok:
+            logins.append((user, password or ""))
+        return AuthResult(success=ok)
+
+    return Server(await start_sink(authenticator=authenticator, auth_required=True,
+                                   auth_require_tls=False), logins)
+
+
+@pytest.fixture
+async def servers(db: Any) -> AsyncIterator[dict[str, Server]]:
+    made = {"company": await _server(),
+            "nl": await _server("nl-user", "Nl pass 7§"),
+            "de": await _server("de-user", "De pass 8%")}
+    try:
+        yield made
+    finally:
+        for s in made.values():
+            await s.sink.close()
+
+
+def _settings(server: Server, address: str | None, user: str | None = None,
+              password: str | None = None, **more: Any) -> dict[str, Any]:
+    out = {"recruitingAddress": address, "smtpHost": "127.0.0.1",
+           "smtpPort": server.sink.port, "smtpSecurity": "NONE", **more}
+    if user:
+        out |= {"smtpUsername": user, "smtpPassword": password}
+    return out
+
+
+async def _create(api: Any, tenant: Any, **fields: Any) -> dict[str, Any]:
+    out: dict[str, Any] = (await api.gql(tenant, CREATE, input=fields))["createSubsidiary"]
+    return out
+
+
+async def _position(api: Any, tenant: Any, title: str, subsidiary_id: str | None) -> str:
+    out = (await api.gql(tenant, CREATE_POSITION, input={
+        "title": title, "subsidiaryId": subsidiary_id}))["createPosition"]
+    assert out["errors"] == [], out
+    pid: str = out["position"]["id"]
+    return pid
+
+
+async def _applications(tenant: Any, position_gid: str, prefix: str, n: int) -> list[str]:
+    """n candidates (prefix-i@example.org) with an application to the position each."""
+    cid = tenant.company.id
+    pos_id = parse_id(position_gid, "Position")
+    out = []
+    for i in range(n):
+        cand = await Candidate.create(company_id=cid, first_name=f"{prefix}{i}",
+                                      last_name="Test", email=f"{prefix}-{i}@example.org")
+        app = await Application.create(company_id=cid, candidate_id=cand.id,
+                                       position_id=pos_id)
+        out.append(to_global_id("Application", app.id))
+    return out
+
+
+def _from(received: Any) -> tuple[str, str]:
+    return parseaddr(str(received.message["From"]))
+
+
+async def _group(api: Any, tenant: Any, servers: dict[str, Server]) -> dict[str, Any]:
+    """The company (own server, sender names of employees) and two subsidiaries with their
+    own servers: NL under its own name (mode COMPANY), DE under the employee's name."""
+    out = (await api.gql(tenant, """mutation($input: CompanyEmailSettingsInput!) {
+        updateCompanyEmailSettings(input: $input) { errors { code field } } }""",
+                         input=_settings(servers["company"], "jobs@acme.example",
+                                         senderNameMode="EMPLOYEE")))
+    assert out["updateCompanyEmailSettings"]["errors"] == []
+    nl = await _create(api, tenant, name="Acme Nederland B.V.", senderNameMode="COMPANY",
+                       **_settings(servers["nl"], "werving@acme.nl", "nl-user", "Nl pass 7§"))
+    de = await _create(api, tenant, name="Acme Deutschland GmbH", senderNameMode="EMPLOYEE",
+                       **_settings(servers["de"], "karriere@acme.de", "de-user", "De pass 8%"))
+    assert nl["errors"] == [] and de["errors"] == [], (nl, de)
+    return {"nl": nl["subsidiary"], "de": de["subsidiary"]}
+
+
+EXPECTED = {
+    # server -> (From name, From address, candidate address prefix)
+    "nl": ("Acme Nederland B.V.", "werving@acme.nl", "nl"),
+    "de": ("Ada Admin", "karriere@acme.de", "de"),
+    "company": ("Ada Admin", "jobs@acme.example", "hq"),
+}
+
+
+async def test_bulk_email_goes_out_through_each_subsidiary_server(api, tenant, servers, sink,
+                                                                   run_worker):
+    subs = await _group(api, tenant, servers)
+    assert subs["nl"]["emailSettings"] == {
+        "senderNameMode": "COMPANY", "recruitingAddress": "werving@acme.nl",
+        "smtpConfigured": True, "smtpHost": "127.0.0.1", "smtpPort": servers["nl"].sink.port,
+        "smtpUsername": "nl-user", "smtpSecurity": "NONE"}
+    nl_pos = await _position(api, tenant, "Backend Engineer (NL)", subs["nl"]["id"])
+    de_pos = await _position(api, tenant, "Backend Engineer (DE)", subs["de"]["id"])
+    hq_pos = await _position(api, tenant, "Backend Engineer", None)
+    apps = (await _applications(tenant, nl_pos, "nl", 4)
+            + await _applications(tenant, de_pos, "de", 3)
+            + await _applications(tenant, hq_pos, "hq", 2))
+    out = (await api.gql(tenant, SEND_BULK, input={
+        "applicationIds": apps, "subject": "News about {{ position.title }}",
+        "body": "Hello {{ candidate.first_name }}"}))["sendBulkEmail"]
+    assert out["errors"] == [] and out["bulkOperation"]["total"] == 9
+    await run_worker()
+    counts = {"nl": 4, "de": 3, "company": 2}
+    for key, (name, address, prefix) in EXPECTED.items():
+        got = await servers[key].sink.wait_for(counts[key])
+        assert len(got) == counts[key], key
+        for mail in got:
+            assert _from(mail) == (name, address), (key, mail.message["From"])
+            [rcpt] = mail.rcpt_tos
+            assert rcpt.startswith(prefix + "-"), (key, rcpt)
+        assert sorted(m.rcpt_tos[0] for m in got) == [
+            f"{prefix}-{i}@example.org" for i in range(counts[key])]
+    assert sink.received == []  # nothing through the platform relay
+    # Each subsidiary's server saw its own login, with the password that was set.
+    assert set(servers["nl"].logins) == {("nl-user", "Nl pass 7§")}
+    assert set(servers["de"].logins) == {("de-user", "De pass 8%")}
+    # The messages show what was used.
+    nodes = [e["node"] for e in (await api.gql(tenant, MESSAGES, id=out["bulkOperation"]["id"])
+                                 )["bulkOperation"]["messages"]["edges"]]
+    assert {n["status"] for n in nodes} == {"SENT"}
+    for n in nodes:
+        prefix = n["to"][0].split("-")[0]
+        key = {"nl": "nl", "de": "de", "hq": "company"}[prefix]
+        assert (n["fromName"], n["fromAddress"]) == EXPECTED[key][:2]
+
+
+async def test_every_mail_about_an_application_goes_under_its_subsidiary(api, tenant, servers,
+                                                                         sink, run_worker):
+    subs = await _group(api, tenant, servers)
+    nl_pos = await _position(api, tenant, "Designer (NL)", subs["nl"]["id"])
+    de_pos = await _position(api, tenant, "Designer (DE)", subs["de"]["id"])
+    [nl_app] = await _applications(tenant, nl_pos, "nl", 1)
+    [de_app] = await _applications(tenant, de_pos, "de", 1)
+    nl_cand = to_global_id("Candidate", (await Application.get(
+        id=parse_id(nl_app, "Application"))).candidate_id)
+
+    # The preview shows the subsidiary's sender for the application, the company's without.
+    preview = (await api.gql(tenant, PREVIEW, input={
+        "applicationId": nl_app, "subject": "Hi", "body": "Text"}))["previewMessage"]
+    assert (preview["fromName"], preview["fromAddress"]) == EXPECTED["nl"][:2]
+    preview = (await api.gql(tenant, PREVIEW, input={
+        "candidateId": nl_cand, "subject": "Hi", "body": "Text"}))["previewMessage"]
+    assert (preview["fromName"], preview["fromAddress"]) == EXPECTED["company"][:2]
+
+    # A free message about the application: the subsidiary's; without one: the company's.
+    about = (await api.gql(tenant, SEND, input={
+        "candidateId": nl_cand, "applicationId": nl_app, "subject": "About your application",
+        "body": "Text"}))["sendMessage"]
+    plain = (await api.gql(tenant, SEND, input={
+        "candidateId": nl_cand, "subject": "Hello", "body": "Text"}))["sendMessage"]
+    assert (about["message"]["fromName"], about["message"]["fromAddress"]) == EXPECTED["nl"][:2]
+    assert (plain["message"]["fromName"], plain["message"]["fromAddress"]) == \
+        EXPECTED["company"][:2]
+
+    # An interview invitation and a rejection across both subsidiaries.
+    sched = (await api.gql(tenant, """mutation($input: ScheduleInterviewInput!) {
+        scheduleInterview(input: $input) { interview { id } errors { code message } } }""",
+                           input={"applicationId": de_app, "startsAt": "2031-05-06T10:00:00Z",
+                                  "endsAt": "2031-05-06T11:00:00Z"}))["scheduleInterview"]
+    assert sched["errors"] == []
+    inv = (await api.gql(tenant, """mutation($input: SendInterviewInvitationInput!) {
+        sendInterviewInvitation(input: $input) { message { fromName fromAddress }
+                                                 errors { code message } } }""",
+                         input={"interviewId": sched["interview"]["id"], "subject": "Interview",
+                                "body": "Please come"}))["sendInterviewInvitation"]
+    assert inv["errors"] == []
+    assert (inv["message"]["fromName"], inv["message"]["fromAddress"]) == EXPECTED["de"][:2]
+    reason = (await api.gql(tenant, """mutation { createRejectionReason(label: "Filled") {
+        rejectionReason { id } } }"""))["createRejectionReason"]["rejectionReason"]["id"]
+    tpl = (await api.gql(tenant, """mutation($input: EmailTemplateInput!) {
+        createEmailTemplate(input: $input) { template { id } errors { code message } } }""",
+                         input={"name": "No", "kind": "REJECTION", "subject": "Your application",
+                                "body": "Sorry, {{ rejection.reason }}"}))["createEmailTemplate"]
+    rej = (await api.gql(tenant, REJECT, input={
+        "applicationIds": [nl_app, de_app], "reasonId": reason, "sendEmail": True,
+        "templateId": tpl["template"]["id"]}))["rejectApplications"]
+    assert rej["errors"] == [] and rej["bulkOperation"]["total"] == 2
+    await run_worker()
+
+    nl_mails = await servers["nl"].sink.wait_for(2)
+    de_mails = await servers["de"].sink.wait_for(2)
+    hq_mails = await servers["company"].sink.wait_for(1)
+    assert sorted(str(m.message["Subject"]) for m in nl_mails) == [
+        "About your application", "Your application"]
+    assert sorted(str(m.message["Subject"]) for m in de_mails) == ["Interview",
+                                                                  "Your application"]
+    assert [str(m.message["Subject"]) for m in hq_mails] == ["Hello"]
+    for key, mails in (("nl", nl_mails), ("de", de_mails), ("company", hq_mails)):
+        for m in mails:
+            assert _from(m) == EXPECTED[key][:2], (key, m.message["Subject"])
+            # Replies still come back to our inbound gateway, whatever the From.
+            assert parseaddr(str(m.message["Reply-To"]))[1].endswith("@in.mail.test")
+    assert sink.received == []
+    assert await Message.filter(status="SENT").count() == 5
+
+
+async def test_subsidiary_without_own_server_or_address_uses_the_companys(api, tenant, servers,
+                                                                          sink, run_worker):
+    await api.gql(tenant, """mutation($input: CompanyEmailSettingsInput!) {
+        updateCompanyEmailSettings(input: $input) { errors { code } } }""",
+                  input=_settings(servers["company"], "jobs@acme.example",
+                                  senderNameMode="EMPLOYEE"))
+    bare = await _create(api, tenant, name="Acme Belgium", senderNameMode="COMPANY")
+    assert bare["errors"] == []
+    assert bare["subsidiary"]["emailSettings"] == {
+        "senderNameMode": "COMPANY", "recruitingAddress": None, "smtpConfigured": False,
+        "smtpHost": None, "smtpPort": None, "smtpUsername": None, "smtpSecurity": None}
+    # Without a mode of its own, a subsidiary starts with the company's.
+    inherit = await _create(api, tenant, name="Acme Austria")
+    assert inherit["subsidiary"]["emailSettings"]["senderNameMode"] == "EMPLOYEE"
+    pos = await _position(api, tenant, "Sales (BE)", bare["subsidiary"]["id"])
+    apps = await _applications(tenant, pos, "be", 2)
+    out = (await api.gql(tenant, SEND_BULK, input={
+        "applicationIds": apps, "subject": "Hi", "body": "Text"}))["sendBulkEmail"]
+    assert out["errors"] == []
+    await run_worker()
+    mails = await servers["company"].sink.wait_for(2)
+    # The subsidiary's name (mode COMPANY), the company's address and server.
+    assert {_from(m) for m in mails} == {("Acme Belgium", "jobs@acme.example")}
+    assert servers["nl"].sink.received == [] and sink.received == []
+
+
+async def test_changed_server_takes_effect_for_waiting_mails(api, tenant, servers, sink,
+                                                             run_worker):
+    """The server is looked up when a mail is sent: mails queued before an admin fixed a
+    subsidiary's settings go through the corrected server."""
+    subs = await _group(api, tenant, servers)
+    pos = await _position(api, tenant, "Support (NL)", subs["nl"]["id"])
+    apps = await _applications(tenant, pos, "nl", 2)
+    assert (await api.gql(tenant, SEND_BULK, input={
+        "applicationIds": apps, "subject": "Hi", "body": "Text"}))["sendBulkEmail"][
+        "errors"] == []
+    moved = await _server("nl-user", "New pass")
+    try:
+        out = (await api.gql(tenant, UPDATE, id=subs["nl"]["id"], input={
+            "smtpPort": moved.sink.port, "smtpPassword": "New pass"}))["updateSubsidiary"]
+        assert out["errors"] == []
+        # Omitted fields stayed.
+        assert out["subsidiary"]["emailSettings"]["recruitingAddress"] == "werving@acme.nl"
+        assert out["subsidiary"]["name"] == "Acme Nederland B.V."
+        await run_worker()
+        assert len(await moved.sink.wait_for(2)) == 2
+        assert moved.logins and servers["nl"].sink.received == []
+    finally:
+        await moved.sink.close()
+
+
+async def test_the_password_is_write_only_and_encrypted_at_rest(api, tenant, env):
+    out = await _create(api, tenant, name="Acme France", smtpHost="smtp.acme.example",
+                        smtpPort=587, smtpUsername="fr", smtpPassword="Zq8-unique-pw-fr-42",
+                        smtpSecurity="STARTTLS")
+    assert out["errors"] == []
+    body = await api.post("{ subsidiaries { emailSettings { smtpPassword } } }",
+                          token=tenant.token)
+    assert body.get("errors")
+    body = await api.post("{ subsidiaries { smtpPassword } }", token=tenant.token)
+    assert body.get("errors")
+    row = await Subsidiary.get(id=parse_id(out["subsidiary"]["id"], "Subsidiary"))
+    assert row.smtp_password_encrypted
+    assert decrypt_secret(row.smtp_password_encrypted) == "Zq8-unique-pw-fr-42"
+    # An update of another field keeps it; a new one replaces it.
+    await api.gql(tenant, UPDATE, id=out["subsidiary"]["id"], input={"smtpPort": 465})
+    await row.refresh_from_db()
+    assert decrypt_secret(row.smtp_password_encrypted or "") == "Zq8-unique-pw-fr-42"
+    await api.gql(tenant, UPDATE, id=out["subsidiary"]["id"],
+                  input={"smtpPassword": "Zq8-second-pw-fr-43"})
+    await row.refresh_from_db()
+    assert decrypt_secret(row.smtp_password_encrypted or "") == "Zq8-second-pw-fr-43"
+    assert _found(_database_views(env), ["zq8-unique-pw-fr-42", "zq8-second-pw-fr-43"]) == []
+
+
+async def test_only_admins_manage_subsidiaries(api, tenant):
+    from core.services.admin import create_employee
+
+    made = await _create(api, tenant, name="Acme Spain")
+    sid = made["subsidiary"]["id"]
+    _, token = await create_employee(company_id=tenant.company.id, name="Rob Recruiter",
+                                     email="rob@acme.example")
+    body = await api.post(CREATE, {"input": {"name": "Rogue", "smtpHost": "evil.example"}},
+                          token=token)
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    body = await api.post(UPDATE, {"id": sid, "input": {"name": "Renamed",
+                                                        "smtpHost": "evil.example"}},
+                          token=token)
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    rows = await Subsidiary.filter(company_id=tenant.company.id)
+    assert [(r.name, r.smtp_host) for r in rows] == [("Acme Spain", None)]
+    # Everyone may see them (to put a position under one) and create such positions.
+    listed = await api.post(LIST, token=token)
+    assert [s["name"] for s in listed["data"]["subsidiaries"]] == ["Acme Spain"]
+    out = await api.post(CREATE_POSITION, {"input": {"title": "Ops", "subsidiaryId": sid}},
+                         token=token)
+    assert out["data"]["createPosition"]["position"]["subsidiary"] == {
+        "id": sid, "name": "Acme Spain"}
+
+
+async def test_bad_input_is_refused_and_nothing_written(api, tenant, other_tenant):
+    assert (await _create(api, tenant, smtpHost="smtp.acme.example"))["errors"] == [
+        {"code": "INVALID_INPUT", "field": ["input", "name"], "message": "A name is required."}]
+    bad = await _create(api, tenant, name="  ", recruitingAddress="not an address",
+                        smtpPort=70000, smtpHost="bad host!")
+    assert bad["subsidiary"] is None
+    assert {(e["code"], tuple(e["field"])) for e in bad["errors"]} == {
+        ("INVALID_INPUT", ("input", "name")), ("INVALID_EMAIL", ("input", "recruitingAddress")),
+        ("INVALID_INPUT", ("input", "smtpPort")), ("INVALID_INPUT", ("input", "smtpHost"))}
+    assert await Subsidiary.all().count() == 0
+
+    first = await _create(api, tenant, name="Acme Italia")
+    sid = first["subsidiary"]["id"]
+    dup = await _create(api, tenant, name="acme ITALIA")
+    assert [e["code"] for e in dup["errors"]] == ["INVALID_INPUT"]
+    assert dup["errors"][0]["field"] == ["input", "name"]
+    # The same name in another company is fine.
+    assert (await _create(api, other_tenant, name="Acme Italia"))["errors"] == []
+    second = await _create(api, tenant, name="Acme Portugal")
+    clash = (await api.gql(tenant, UPDATE, id=second["subsidiary"]["id"],
+                           input={"name": "ACME Italia"}))["updateSubsidiary"]
+    assert clash["errors"][0]["field"] == ["input", "name"]
+    bad_update = (await api.gql(tenant, UPDATE, id=sid, input={
+        "recruitingAddress": "x@", "smtpHost": "ok.example"}))["updateSubsidiary"]
+    assert bad_update["subsidiary"] is None
+    row = await Subsidiary.get(id=parse_id(sid, "Subsidiary"))
+    assert (row.recruiting_address, row.smtp_host) == (None, None)  # nothing half-written
+    # Renaming to its own name in another case is allowed.
+    same = (await api.gql(tenant, UPDATE, id=sid, input={"name": "ACME Italia"}))[
+        "updateSubsidiary"]
+    assert same["errors"] == [] and same["subsidiary"]["name"] == "ACME Italia"
+
+    # Another company's subsidiary, a malformed id, an unknown one: NOT_FOUND.
+    theirs = (await api.gql(other_tenant, LIST))["subsidiaries"][0]["id"]
+    for wrong in (theirs, "nope", to_global_id("Subsidiary", uuid.uuid4()),
+                  to_global_id("Position", uuid.uuid4())):
+        out = (await api.gql(tenant, UPDATE, id=wrong, input={"name": "Mine"}))[
+            "updateSubsidiary"]
+        assert [(e["code"], e["field"]) for e in out["errors"]] == [("NOT_FOUND", ["id"])]
+        pos = (await api.gql(tenant, CREATE_POSITION, input={
+            "title": "X", "subsidiaryId": wrong}))["createPosition"]
+        assert pos["position"] is None
+        assert [(e["code"], e["field"]) for e in pos["errors"]] == [
+            ("NOT_FOUND", ["input", "subsidiaryId"])]
+    node = await api.gql(tenant, "query($id: ID!) { node(id: $id) { id } }", id=theirs)
+    assert node["node"] is None
+    mine = await api.gql(tenant, "query($id: ID!) { node(id: $id) { ... on Subsidiary { name } } }",
+                         id=sid)
+    assert mine["node"] == {"name": "ACME Italia"}
+    assert [s["name"] for s in (await api.gql(tenant, LIST))["subsidiaries"]] == [
+        "ACME Italia", "Acme Portugal"]
