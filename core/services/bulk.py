@@ -149,9 +149,10 @@ async def _render_all(
             errors += [FieldError(e.code, f"Application {gid} ({cand.full_name}): {e.message}",
                                   e.field) for e in problems]
             continue
+        subsidiary = _subsidiary_of(positions.get(app.position_id), subsidiaries)
         rows = tpl_service.ContextRows(company=company, candidate=cand, sender=plan.employee,
                                        application=app, position=positions.get(app.position_id),
-                                       rejection_reason=reason)
+                                       rejection_reason=reason, subsidiary=subsidiary)
         try:
             rendered = tpl_service.render_text(subject, body, tpl_service.render_context(rows))
         except InputError as exc:
@@ -163,8 +164,7 @@ async def _render_all(
             company=company, candidate=cand, kind=kind, subject=rendered.subject,
             body=with_signature(rendered.body, plan.employee.signature), sender=plan.employee,
             application_id=app.id, bulk_operation_id=bulk_id, scheduled_at=scheduled_at,
-            subsidiary=_subsidiary_of(positions.get(app.position_id), subsidiaries),
-            owner_known=True,
+            subsidiary=subsidiary, owner_known=True,
         ))
     return errors
 

@@ -16,7 +16,7 @@ from core.mail.details import interview_details, resolve_locale
 from core.models import Application, Candidate, Company, Employee, Interview, Message, Position
 from core.models.enums import AttendeeResponse, MessageKind, TemplateKind
 from core.security import signed_address
-from core.services import messaging
+from core.services import mail_settings, messaging
 from core.services import templates as tpl_service
 from core.services.documents import StagedFile, discard_all
 from core.settings import get_settings
@@ -162,10 +162,12 @@ async def send_invitation(
             employee=employee, candidate=candidate, application=app, cc=cc, bcc=bcc,
             scheduled_at=scheduled_at, document_ids=document_ids)
         errors = env.errors + messaging.check_idempotency_key(idempotency_key, (*p, "idempotencyKey"))
+        position = await Position.get(id=app.position_id)
         rows = tpl_service.ContextRows(
             company=env.company, candidate=candidate, sender=employee, application=app,
-            position=await Position.get(id=app.position_id), interview=iv,
-            interviewers=await tpl_service.interviewer_names(iv))
+            position=position, interview=iv,
+            interviewers=await tpl_service.interviewer_names(iv),
+            subsidiary=await mail_settings.subsidiary_of_position(position))
         template_docs = []
         if template_id is not None or use_template:
             tpl = await tpl_service.load_template(env.company, template_id, (*p, "templateId"),

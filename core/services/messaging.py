@@ -383,9 +383,11 @@ async def send_message(
                 raise InputError(FieldError(ErrorCode.INVALID_INPUT,
                                             "Use sendInterviewInvitation for invitation templates.",
                                             (*p, "templateId")))
+            position = await Position.get(id=application.position_id) if application else None
             rows = tpl_service.ContextRows(
                 company=company, candidate=candidate, sender=employee, application=application,
-                position=await Position.get(id=application.position_id) if application else None)
+                position=position,
+                subsidiary=await mail_settings.subsidiary_of_position(position))
             if errors:
                 raise InputError(errors)
             rendered = tpl_service.render_text(tpl.subject, tpl.body, tpl_service.render_context(rows))

@@ -155,6 +155,9 @@ EXPECTED = {
     "de": ("Ada Admin", "karriere@acme.de", "de"),
     "company": ("Ada Admin", "jobs@acme.example", "hq"),
 }
+# What {{ company.name }} says in each one's mails.
+COMPANY_NAME = {"nl": "Acme Nederland B.V.", "de": "Acme Deutschland GmbH",
+                "company": "Acme Recruiting"}
 
 
 async def test_bulk_email_goes_out_through_each_subsidiary_server(api, tenant, servers, sink,
@@ -172,7 +175,8 @@ async def test_bulk_email_goes_out_through_each_subsidiary_server(api, tenant, s
             + await _applications(tenant, hq_pos, "hq", 2))
     out = (await api.gql(tenant, SEND_BULK, input={
         "applicationIds": apps, "subject": "News about {{ position.title }}",
-        "body": "Hello {{ candidate.first_name }}"}))["sendBulkEmail"]
+        "body": "Hello {{ candidate.first_name }}, greetings from {{ company.name }}"}))[
+        "sendBulkEmail"]
     assert out["errors"] == [] and out["bulkOperation"]["total"] == 9
     await run_worker()
     counts = {"nl": 4, "de": 3, "company": 2}
@@ -181,6 +185,8 @@ async def test_bulk_email_goes_out_through_each_subsidiary_server(api, tenant, s
         assert len(got) == counts[key], key
         for mail in got:
             assert _from(mail) == (name, address), (key, mail.message["From"])
+            text = mail.message.get_body(("plain",)).get_content()
+            assert f"greetings from {COMPANY_NAME[key]}" in text, (key, text)
             [rcpt] = mail.rcpt_tos
             assert rcpt.startswith(prefix + "-"), (key, rcpt)
         assert sorted(m.rcpt_tos[0] for m in got) == [
