@@ -426,3 +426,42 @@ async def test_bad_input_is_refused_and_nothing_written(api, tenant, other_tenan
     assert mine["node"] == {"name": "ACME Italia"}
     assert [s["name"] for s in (await api.gql(tenant, LIST))["subsidiaries"]] == [
         "ACME Italia", "Acme Portugal"]
+
+
+async def test_replies_and_bounces_of_subsidiary_mail_come_back_as_before(
+        api, tenant, servers, sink, run_worker, gateway):
+    from email.message import EmailMessage
+
+    from core.models.enums import MessageDirection, MessageStatus
+    from tests.integration.test_inbound import dsn
+    from tests.support.inbound import smtp_send
+
+    subs = await _group(api, tenant, servers)
+    pos = await _position(api, tenant, "Analyst (NL)", subs["nl"]["id"])
+    apps = await _applications(tenant, pos, "nl", 2)
+    out = (await api.gql(tenant, SEND_BULK, input={
+        "applicationIds": apps, "subject": "Next steps", "body": "Text"}))["sendBulkEmail"]
+    assert out["errors"] == []
+    await run_worker()
+    first, second = sorted(await servers["nl"].sink.wait_for(2), key=lambda m: m.rcpt_tos[0])
+    assert _from(first) == EXPECTED["nl"][:2]
+    # The candidate answers (to the Reply-To, at our inbound domain): threaded in.
+    reply = EmailMessage()
+    reply["From"] = "Nl Zero <nl-0@example.org>"
+    reply["To"] = str(first.message["Reply-To"])
+    reply["Subject"] = "Re: Next steps"
+    reply["Message-ID"] = "<nl-reply-1@example.org>"
+    reply["In-Reply-To"] = str(first.message["Message-ID"])
+    reply.set_content("Sounds good.")
+    rcpt = parseaddr(str(first.message["Reply-To"]))[1]
+    assert (await smtp_send(gateway.port, reply.as_bytes(), rcpt,
+                            mail_from="nl-0@example.org")).code == 250
+    [inbound] = await Message.filter(direction=MessageDirection.INBOUND)
+    assert inbound.status == MessageStatus.RECEIVED and inbound.subject == "Re: Next steps"
+    assert str(inbound.application_id) == str(parse_id(apps[0], "Application"))
+    # The second candidate's server bounces it: the bounce comes to the envelope sender.
+    report = dsn(second.data, second.rcpt_tos[0])
+    assert (await smtp_send(gateway.port, report, second.mail_from, mail_from="")).code == 250
+    bounced = [m for m in await Message.filter(direction=MessageDirection.OUTBOUND)
+               if m.status == MessageStatus.BOUNCED]
+    assert [m.to_addrs for m in bounced] == [[second.rcpt_tos[0]]]
