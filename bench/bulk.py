@@ -8,7 +8,10 @@ Measures, in one run on PostgreSQL:
       the same kind of sink as the relay);
   (c) the ratio (b)/(a);
   (d) how long the mutation took;
-  (e) the worker's peak RSS for N and for 5·N recipients.
+  (e) the worker's peak RSS for N and for 5·N recipients;
+  (f) a crash figure: a 2,000-mail bulk, two workers, five `kill -9` during the send
+      (each restarted): duplicates per kill and seconds from the last restart to the
+      last SENT.
 
 Usage: .venv/bin/python bench/bulk.py [--n 10000] [--big 50000] [--connections 8] [--repeat 3]
 Needs PostgreSQL (BENCH_PG, default postgres://postgres@127.0.0.1:5432) and Redis
@@ -246,6 +249,71 @@ mutation($input: SendBulkEmailInput!) {
 }"""
 
 
+async def crash_run(tmp: Path, n: int, connections: int, kills: int = 5) -> dict[str, float]:
+    """(f): n mails, two worker processes with `connections` each and the default lease and
+    sweep; `kill -9` of one of them `kills` times during the send (as the sink's count
+    passes evenly spaced marks), restarted each time. Duplicates come from the sink's
+    count of mails against its count of distinct Message-IDs."""
+    sink = start_sink(tmp)
+    svc = Service(tmp, sink.port, connections)
+    try:
+        token = await svc.setup()
+        app_ids = await svc.seed(n)
+        svc.start("api")
+        workers = [svc.start("worker"), svc.start("worker")]
+        await send_bulk(svc, token, app_ids)
+        restarted = time.time()
+        killed_at: list[int] = []
+        for k in range(kills):
+            mark = n * (k + 1) // (kills + 2)
+            while sink.count() < mark:
+                await asyncio.sleep(0.02)
+            victim = workers[k % 2]
+            victim.kill()
+            victim.wait()
+            killed_at.append(sink.count())
+            workers[k % 2] = svc.start("worker")
+            restarted = time.time()
+        while True:
+            count, last = await svc.sent_count(0)
+            if count >= n:
+                break
+            await asyncio.sleep(0.1)
+        assert last is not None
+        await asyncio.sleep(1)
+    finally:
+        await svc.teardown()
+        received = sink.stop()
+    distinct = int(sink.count_file.with_suffix(".ids").read_text())
+    return {"duplicates": float(received - distinct), "lost": float(n - distinct),
+            "recovery_s": last - restarted, "kills": float(kills)}
+
+
+async def send_bulk(svc: Service, token: str, app_ids: list[str]) -> float:
+    """Wait for the api, send the sendBulkEmail mutation; returns its wall-clock start."""
+    url = f"http://127.0.0.1:{svc.api_port}/graphql"
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(timeout=120) as client:
+        for _ in range(200):
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"http://127.0.0.1:{svc.api_port}/healthz")).status_code == 200:
+                    break
+            await asyncio.sleep(0.1)
+        body = ("Dear {{ candidate.first_name }} {{ candidate.last_name }},\n\n"
+                + "thank you for your interest in {{ position.title }} at {{ company.name }}. "
+                * 6)
+        variables = {"input": {"applicationIds": [gid("Application", a) for a in app_ids],
+                               "subject": "About {{ position.title }}, {{ candidate.first_name }}",
+                               "body": body}}
+        wall_start = time.time()
+        resp = await client.post(url, json={"query": MUTATION, "variables": variables},
+                                 headers=headers)
+    payload = resp.json()["data"]["sendBulkEmail"]
+    if payload["errors"]:
+        raise SystemExit(f"mutation errors: {payload['errors'][:3]}")
+    return wall_start
+
+
 async def service_run(tmp: Path, n: int, connections: int, workers: int = 1) -> dict[str, float]:
     sink = start_sink(tmp)
     svc = Service(tmp, sink.port, connections)
@@ -303,6 +371,8 @@ async def main() -> None:
     ap.add_argument("--big", type=int, default=50_000)
     ap.add_argument("--connections", type=int, default=8,
                     help="SMTP connections in all (split between worker processes)")
+    ap.add_argument("--crash-n", type=int, default=2000,
+                    help="recipients of the crash run (f); 0 skips it")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of (a), (b) and (b2); medians are printed (this machine is noisy)")
     args = ap.parse_args()
@@ -318,6 +388,7 @@ async def main() -> None:
     twos = [await service_run(tmp, args.n, args.connections // 2, 2)
             for _ in range(args.repeat)]
     big = await service_run(tmp, args.big, args.connections, 1) if args.big else None
+    crash = await crash_run(tmp, args.crash_n, args.connections) if args.crash_n else None
 
     a, a_lo, a_hi = spread(raws)
     b1, b1_lo, b1_hi = spread([r["rate"] for r in ones])
@@ -340,6 +411,11 @@ async def main() -> None:
     print(f"(d) sendBulkEmail mutation         {d:8.2f} s   (median of {len(ones + twos)}:"
           f" {d_lo:.2f}–{d_hi:.2f})")
     print(f"(e) worker peak RSS, {args.n:>6}       {rss:8.1f} MB  (1 worker)")
+    if crash:
+        print(f"(f) kill -9 x{crash['kills']:.0f} in a {args.crash_n}-mail bulk, 2 workers"
+              f"   {crash['duplicates'] / crash['kills']:.1f} duplicates per kill"
+              f" ({crash['duplicates']:.0f} in all, {crash['lost']:.0f} lost);"
+              f" last SENT {crash['recovery_s']:.1f} s after the last restart")
     if big:
         print(f"(e) worker peak RSS, {args.big:>6}       {big['peak_rss_mb']:8.1f} MB"
               f"   ({big['peak_rss_mb'] / rss:.2f}x; rate {big['rate']:.0f}/s,"

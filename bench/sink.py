@@ -7,6 +7,7 @@ to COUNT_FILE at most every 0.2 s and once more when stopped with SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import sys
 import time
@@ -14,15 +15,21 @@ from pathlib import Path
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+MESSAGE_ID = re.compile(rb"^Message-ID:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
+
 
 class Counter:
     def __init__(self, out: Path) -> None:
         self.count = 0
         self.out = out
         self.written = 0.0
+        self.ids: set[bytes] = set()
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.count += 1
+        found = MESSAGE_ID.search(bytes(envelope.content or b""))
+        if found:
+            self.ids.add(found.group(1))
         now = time.monotonic()
         if now - self.written > 0.2:
             self.out.write_text(str(self.count))
@@ -42,6 +49,8 @@ async def main(port: int, out: Path) -> None:
     await stop.wait()
     server.close()
     out.write_text(str(counter.count))
+    # Distinct Message-IDs: the count minus these is the number of duplicates.
+    out.with_suffix(".ids").write_text(str(len(counter.ids)))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.context import TortoiseContext
 
 from core.settings import Settings, get_settings
@@ -23,10 +24,27 @@ def _normalise_url(url: str) -> str:
     return url
 
 
-def tortoise_config(database_url: str | None = None) -> dict[str, Any]:
+async def _keep_session(connection: Any) -> None:
+    """Pool release without asyncpg's reset query (a round trip after every query); an
+    open transaction is still rolled back. For processes that use no session state
+    (advisory locks, LISTEN, SET, cursors), as the worker."""
+
+
+def tortoise_config(database_url: str | None = None,
+                    server_settings: dict[str, str] | None = None,
+                    lean_pool: bool = False) -> dict[str, Any]:
     url = _normalise_url(database_url or get_settings().database_url)
+    connection: str | dict[str, Any] = url
+    if (server_settings or lean_pool) and url.startswith(("postgres://", "asyncpg://")):
+        connection = expand_db_url(url)
+        credentials = connection["credentials"]
+        if server_settings:
+            credentials["server_settings"] = {
+                **credentials.get("server_settings", {}), **server_settings}
+        if lean_pool:
+            credentials["reset"] = _keep_session
     return {
-        "connections": {"default": url},
+        "connections": {"default": connection},
         "apps": {
             "models": {
                 "models": [MODELS_MODULE],
@@ -52,11 +70,16 @@ TORTOISE_ORM = {
 }
 
 
-async def init_db(settings: Settings | None = None) -> TortoiseContext:
-    """Open the ORM for this process. The context is global so every task sees it."""
+async def init_db(settings: Settings | None = None,
+                  server_settings: dict[str, str] | None = None,
+                  lean_pool: bool = False) -> TortoiseContext:
+    """Open the ORM for this process. The context is global so every task sees it.
+    `server_settings` are PostgreSQL session settings for every connection; `lean_pool`
+    see _keep_session."""
     settings = settings or get_settings()
     return await Tortoise.init(
-        config=tortoise_config(settings.database_url), _enable_global_fallback=True
+        config=tortoise_config(settings.database_url, server_settings, lean_pool),
+        _enable_global_fallback=True,
     )
 
 

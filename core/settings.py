@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError, field_validator
+from pydantic import ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +29,39 @@ def _check_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
         raise ValueError(f"{name}: no host in {value!r}")
     del port
     return value
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(value: str, name: str) -> list[IPNetwork]:
+    """Comma-separated CIDRs (a bare address is a /32 or /128)."""
+    out: list[IPNetwork] = []
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        try:
+            out.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(f"{name}: {part!r} is not a network (e.g. 10.1.0.0/16)") from None
+    return out
+
+
+def parse_ports(value: str, name: str) -> list[tuple[int, int]]:
+    """Comma-separated ports or ranges ("2526", "1024-65535")."""
+    out: list[tuple[int, int]] = []
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        try:
+            a, b = int(lo), int(hi or lo)
+        except ValueError:
+            raise ValueError(f"{name}: {part!r} is not a port or a range a-b") from None
+        if not (1 <= a <= b <= 65535):
+            raise ValueError(f"{name}: {part!r} is outside 1-65535")
+        out.append((a, b))
+    return out
 
 
 class Settings(BaseSettings):
@@ -57,12 +91,34 @@ class Settings(BaseSettings):
     # Delivery tuning.
     max_attempts: int = 5
     retry_base_seconds: float = 30.0
-    lease_seconds: int = 120
-    sweep_interval_seconds: int = 15
+    # A claimed message is SENDING under a lease the worker's heartbeat renews every
+    # lease_renew_seconds; a dead worker's messages are taken over once it has run out
+    # (found by the sweeper, every sweep_interval_seconds).
+    lease_seconds: int = 15
+    lease_renew_seconds: float | None = None  # default: a third of lease_seconds
+    sweep_interval_seconds: int = 5
+    # SENT is written per mail right after the server's 250, several connections' mails
+    # in one write (at most this many), and a connection takes its next mail only once the
+    # write is done: a crash can re-send at most one mail per connection.
+    sent_write_max: int = 50
     smtp_timeout_seconds: float = 30.0
     smtp_connections_per_server: int = 8
     # Extra CA bundle to verify SMTP servers' certificates (a company relay with a private CA).
     smtp_ca_file: Path | None = None
+    # Company SMTP servers may only be at public addresses on the usual submission ports,
+    # unless the operator allows more (comma-separated CIDRs; ports and ranges "a-b").
+    company_smtp_allowed_networks: str = ""
+    company_smtp_allowed_ports: str = ""
+    # Pacing of company servers (core.services.pacing): a worker waits in place for a slot
+    # up to this long, longer waits go back to the queue with Message.expectedSendAt.
+    pacing_wait_in_place_seconds: float = 2.0
+    # Idle pooled connections to a server with a connection limit close after this long,
+    # so other worker processes can have its connections.
+    limited_idle_close_seconds: float = 3.0
+    # The lengths of a server limit's "minute" and "day" (tests shorten them; the same
+    # code runs).
+    pacing_minute_seconds: float = 60.0
+    pacing_day_seconds: float = 86400.0
     # GraphQL guards and web settings.
     allowed_origins: str = "*"
     introspection: bool = True
@@ -86,12 +142,54 @@ class Settings(BaseSettings):
     def _smtp(cls, v: str) -> str:
         return _check_url("RECRUITMAIL_SMTP_URL", v, ("smtp", "smtp+starttls", "smtps"))
 
+    @field_validator("company_smtp_allowed_networks")
+    @classmethod
+    def _networks(cls, v: str) -> str:
+        parse_networks(v, "RECRUITMAIL_COMPANY_SMTP_ALLOWED_NETWORKS")
+        return v
+
+    @field_validator("company_smtp_allowed_ports")
+    @classmethod
+    def _ports(cls, v: str) -> str:
+        parse_ports(v, "RECRUITMAIL_COMPANY_SMTP_ALLOWED_PORTS")
+        return v
+
+    @property
+    def company_smtp_networks(self) -> list[IPNetwork]:
+        return parse_networks(self.company_smtp_allowed_networks, "")
+
+    @property
+    def company_smtp_ports(self) -> list[tuple[int, int]]:
+        return parse_ports(self.company_smtp_allowed_ports, "")
+
+    @field_validator("lease_seconds", "sent_write_max", "sweep_interval_seconds")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"must be at least 1, got {v}")
+        return v
+
+    @field_validator("lease_renew_seconds")
+    @classmethod
+    def _renew(cls, v: float | None, info: ValidationInfo) -> float | None:
+        lease = info.data.get("lease_seconds")
+        if v is None:
+            return v
+        if v <= 0 or (lease is not None and v >= lease):
+            raise ValueError(f"must be above 0 and below RECRUITMAIL_LEASE_SECONDS ({lease}),"
+                             f" got {v}")
+        return v
+
     @field_validator("inbound_port", "api_port")
     @classmethod
     def _port(cls, v: int) -> int:
         if not 0 <= v <= 65535:
             raise ValueError(f"port {v} out of range 0-65535")
         return v
+
+    @property
+    def lease_renew_every(self) -> float:
+        return self.lease_renew_seconds or self.lease_seconds / 3
 
     @property
     def default_from_address(self) -> str:

@@ -1,7 +1,9 @@
 """The viewer, the company and its settings, positions and rejection reasons."""
 
+import copy
 import re
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry import UNSET
@@ -9,10 +11,15 @@ from strawberry import UNSET
 from core import models
 from core.errors import ErrorCode, FieldError
 from core.mail.addresses import normalize_address
+from core.mail.smtp_connect import target_for
+from core.models.companies import MailSettings
+from core.models.enums import SmtpProvider as CoreSmtpProvider
 from core.security import encrypt_secret
+from core.services import pacing, smtp_check, smtp_guard
 from core.services.mail_settings import load_subsidiary
+from core.settings import get_settings
 from schema.context import Info
-from schema.enums import SenderNameMode, SmtpSecurity
+from schema.enums import SenderNameMode, SmtpProvider, SmtpSecurity
 from schema.errors import UserError, field_error, forbidden, not_found, user_errors
 from schema.relay import uuid_of
 from schema.types.candidates import RejectionReason
@@ -81,6 +88,47 @@ class CompanyEmailSettingsInput:
     smtp_username: str | None = UNSET
     smtp_password: str | None = strawberry.field(default=UNSET, description="Write-only.")
     smtp_security: SmtpSecurity | None = UNSET  # type: ignore[valid-type]
+    smtp_provider: SmtpProvider | None = strawberry.field(  # type: ignore[valid-type]
+        default=UNSET, description=(
+            "A preset: fills smtpMaxPerMinute, smtpMaxPerDay and smtpMaxConnections with the "
+            "provider's published limits, except those given in the same input."))
+    smtp_max_per_minute: int | None = strawberry.field(
+        default=UNSET, description="1 or more; null: no limit.")
+    smtp_max_per_day: int | None = strawberry.field(
+        default=UNSET, description="Recipients in a sliding 24 hours, 1 or more; null: no limit.")
+    smtp_max_connections: int | None = strawberry.field(
+        default=UNSET, description="1 or more; null: the platform's default.")
+
+
+@strawberry.enum(name="SmtpTestStepName")
+class SmtpTestStepName(Enum):
+    CONNECT = "CONNECT"
+    TLS = "TLS"
+    AUTH = "AUTH"
+    MAIL_FROM = "MAIL_FROM"
+
+
+@strawberry.enum(name="SmtpTestStepStatus")
+class SmtpTestStepStatus(Enum):
+    OK = "OK"
+    FAILED = "FAILED"
+
+
+@strawberry.type(description=(
+    "One step of testCompanySmtp. Only the steps the settings need are listed (TLS with "
+    "security TLS or STARTTLS, AUTH with a user name), and none after the first failure."))
+class SmtpTestStep:
+    step: SmtpTestStepName
+    ok: bool
+    status: SmtpTestStepStatus
+    message: str = strawberry.field(description="What happened, or why it failed, in words.")
+
+
+@strawberry.type
+class SmtpTestPayload:
+    ok: bool = strawberry.field(description="Every step that was needed succeeded.")
+    steps: list[SmtpTestStep] = strawberry.field(default_factory=list)
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -151,7 +199,74 @@ def _settings_changes(data: CompanyEmailSettingsInput) -> tuple[dict[str, Any], 
         changes["smtp_password_encrypted"] = encrypt_secret(pw) if pw else None
     if data.smtp_security is not UNSET:
         changes["smtp_security"] = data.smtp_security
+    limits = {"smtp_max_per_minute": (data.smtp_max_per_minute, "smtpMaxPerMinute", 100_000),
+              "smtp_max_per_day": (data.smtp_max_per_day, "smtpMaxPerDay", 10_000_000),
+              "smtp_max_connections": (data.smtp_max_connections, "smtpMaxConnections", 100)}
+    if data.smtp_provider is not UNSET:
+        changes["smtp_provider"] = data.smtp_provider
+        if data.smtp_provider is not None:
+            preset = pacing.PRESETS[CoreSmtpProvider(data.smtp_provider)]
+            changes.update(smtp_max_per_minute=preset.per_minute,
+                           smtp_max_per_day=preset.per_day,
+                           smtp_max_connections=preset.connections)
+    for column, (value, name, top) in limits.items():
+        if value is UNSET:
+            continue
+        if value is not None and not 1 <= value <= top:
+            errors.append(field_error(ErrorCode.INVALID_INPUT,
+                                      f"{name} is 1 to {top:,}, or null for no limit.", p, name))
+        changes[column] = value
     return changes, errors
+
+
+SERVER_FIELDS = ("smtp_host", "smtp_port", "smtp_security", "smtp_username",
+                 "smtp_password_encrypted")
+
+
+S = TypeVar("S", bound=MailSettings)
+
+
+def _merged(company: S, changes: dict[str, Any]) -> S:
+    """The company (or subsidiary) as it would be with `changes` (not saved)."""
+    row = copy.copy(company)
+    for k, v in changes.items():
+        setattr(row, k, v)
+    return row
+
+
+async def _guard_errors(merged: MailSettings) -> list[FieldError]:
+    """The network guard on the server the settings point to (unresolvable names pass:
+    they are checked again before every connection)."""
+    if not merged.smtp_host:
+        return []
+    target = target_for(merged)
+    try:
+        await smtp_guard.check(target.host, target.port)
+    except smtp_guard.Refused as exc:
+        return [field_error(ErrorCode.INVALID_INPUT, str(exc), "input", exc.field)]
+    except smtp_guard.Unresolved:
+        return []
+    return []
+
+
+async def save_email_settings(owner: MailSettings, changes: dict[str, Any]) -> list[FieldError]:
+    """Store checked changes of the email settings of a company or a subsidiary (one path
+    for both): a changed server is checked by the network guard first, its last error is
+    cleared and its pacing starts afresh. Errors mean nothing was written. The caller
+    catches IntegrityError for its own columns (a subsidiary's name)."""
+    server_changed = any(k in changes and changes[k] != getattr(owner, k)
+                         for k in SERVER_FIELDS)
+    if server_changed:
+        errors = await _guard_errors(_merged(owner, changes))
+        if errors:
+            return errors
+        changes = {**changes, "smtp_last_error": None, "smtp_last_error_at": None}
+    if changes:
+        await type(owner).filter(id=owner.pk).update(**changes)
+        await owner.refresh_from_db()
+    if server_changed:
+        await pacing.forget(pacing.owner_key(owner))
+    return []
 
 
 @strawberry.type
@@ -199,10 +314,49 @@ class CompanyMutation:
         if not info.context.viewer.is_admin:
             raise forbidden("Only a company admin may change the email settings.")
         changes, errors = _settings_changes(input)
+        company = info.context.tenant
+        if not errors:
+            errors = await save_email_settings(company, changes)
         if errors:
             return CompanyPayload(errors=user_errors(errors))
-        company = info.context.tenant
-        if changes:
-            await models.Company.filter(id=company.id).update(**changes)
-            await company.refresh_from_db()
         return CompanyPayload(company=Company.from_row(company))
+
+    @strawberry.mutation(description=(
+        "Try the company's mail server, with the given settings over the stored ones: "
+        "connect, TLS, login and MAIL FROM the recruiting address; no mail is sent. "
+        "With subsidiaryId, the subsidiary's server and address the same way. Admins only."))
+    async def test_company_smtp(
+        self, info: Info, input: CompanyEmailSettingsInput | None = None,
+        subsidiary_id: strawberry.ID | None = None,
+    ) -> SmtpTestPayload:
+        if not info.context.viewer.is_admin:
+            raise forbidden("Only a company admin may test the email settings.")
+        company = info.context.tenant
+        subsidiary = None
+        if subsidiary_id is not None:
+            subsidiary = await load_subsidiary(company.id, uuid_of(subsidiary_id, "Subsidiary"))
+            if subsidiary is None:
+                return SmtpTestPayload(ok=False, errors=user_errors([
+                    not_found("subsidiary", "subsidiaryId")]))
+        changes, errors = _settings_changes(input) if input is not None else ({}, [])
+        if errors:
+            return SmtpTestPayload(ok=False, errors=user_errors(errors))
+        merged: MailSettings = _merged(subsidiary or company, changes)
+        if not merged.smtp_host:
+            return SmtpTestPayload(ok=False, errors=user_errors([field_error(
+                ErrorCode.INVALID_INPUT,
+                "No SMTP server is set: the subsidiary sends through the company's server."
+                if subsidiary else "No SMTP server is set: the company sends through the "
+                "platform.", "input", "smtpHost")]))
+        errors = await _guard_errors(merged)
+        if errors:
+            return SmtpTestPayload(ok=False, errors=user_errors(errors))
+        sender = (merged.recruiting_address or company.recruiting_address
+                  or get_settings().default_from_address)
+        steps = await smtp_check.check(target_for(merged), sender)
+        return SmtpTestPayload(
+            ok=all(st.status != smtp_check.StepStatus.FAILED for st in steps),
+            steps=[SmtpTestStep(step=SmtpTestStepName(st.step.value),
+                                ok=st.status == smtp_check.StepStatus.OK,
+                                status=SmtpTestStepStatus(st.status.value),
+                                message=st.message) for st in steps])

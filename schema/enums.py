@@ -8,6 +8,9 @@ from core.models import enums as e
 ErrorCode = strawberry.enum(_ErrorCode, name="ErrorCode")
 SenderNameMode = strawberry.enum(e.SenderNameMode, name="SenderNameMode")
 SmtpSecurity = strawberry.enum(e.SmtpSecurity, name="SmtpSecurity")
+SmtpProvider = strawberry.enum(e.SmtpProvider, name="SmtpProvider", description=(
+    "Whose mail server the company sends through; a preset fills the server's limits with "
+    "the provider's published figures."))
 ApplicationStatus = strawberry.enum(e.ApplicationStatus, name="ApplicationStatus")
 AttendeeResponse = strawberry.enum(e.AttendeeResponse, name="AttendeeResponse")
 DocumentAccessLevel = strawberry.enum(e.DocumentAccessLevel, name="DocumentAccessLevel")

@@ -10,7 +10,14 @@ from tortoise.transactions import in_transaction
 from core import models
 from core.errors import ErrorCode, FieldError
 from core.services import mail_settings
-from schema.company import MAX_LABEL, CompanyEmailSettingsInput, _settings_changes, one_line
+from schema.company import (
+    MAX_LABEL,
+    CompanyEmailSettingsInput,
+    _guard_errors,
+    _settings_changes,
+    one_line,
+    save_email_settings,
+)
 from schema.context import Info
 from schema.errors import UserError, field_error, forbidden, not_found, user_errors
 from schema.relay import uuid_of
@@ -78,10 +85,14 @@ class SubsidiaryMutation:
             return SubsidiaryPayload(errors=user_errors(errors))
         # Without a mode of its own it starts with the company's.
         changes.setdefault("sender_name_mode", info.context.tenant.sender_name_mode)
+        row = models.Subsidiary(company_id=info.context.company_id, name=name, **changes)
+        # Its server passes the same network guard as the company's.
+        errors = await _guard_errors(row)
+        if errors:
+            return SubsidiaryPayload(errors=user_errors(errors))
         try:
             async with in_transaction():
-                row = await models.Subsidiary.create(company_id=info.context.company_id,
-                                                     name=name, **changes)
+                await row.save()
         except IntegrityError:
             return SubsidiaryPayload(errors=user_errors([_name_taken(name or "")]))
         return SubsidiaryPayload(subsidiary=Subsidiary.from_row(row))
@@ -101,11 +112,12 @@ class SubsidiaryMutation:
             return SubsidiaryPayload(errors=user_errors(errors))
         if name is not None:
             changes["name"] = name
-        if changes:
-            try:
-                async with in_transaction():
-                    await models.Subsidiary.filter(id=row.id).update(**changes)
-            except IntegrityError:
-                return SubsidiaryPayload(errors=user_errors([_name_taken(name or "")]))
-            await row.refresh_from_db()
+        try:
+            async with in_transaction():
+                # The company's path: network guard, last error cleared, pacing afresh.
+                errors = await save_email_settings(row, changes)
+        except IntegrityError:
+            return SubsidiaryPayload(errors=user_errors([_name_taken(name or "")]))
+        if errors:
+            return SubsidiaryPayload(errors=user_errors(errors))
         return SubsidiaryPayload(subsidiary=Subsidiary.from_row(row))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -18,13 +19,15 @@ from core.models import Company, Document, Message
 from core.models.companies import MailSettings
 from core.models.enums import MessageStatus
 from core.services import delivery, mail_settings
-from core.settings import get_settings
-from worker.transport import Outcome, SendResult, Transport, target_for
+from worker import paced
+from worker.sending import NOT_HANDLED, Outbox, Work
+from worker.transport import Gate, Outcome, SendResult, Transport, target_for
 
 log = logging.getLogger(__name__)
 S = MessageStatus
 
 SWEEP_LIMIT = 5000
+SWEEP_CHUNK = 100
 
 
 def _defer_seconds(until: Any) -> float:
@@ -55,26 +58,14 @@ async def deliver(ctx: dict[str, Any], message_id: uuid.UUID) -> MessageStatus |
     elif msg.status not in (S.QUEUED, S.SENDING):
         return msg.status
 
-    claimed = await delivery.claim(message_id)
-    if claimed is None:
+    done = await send_each(ctx, [message_id])
+    if message_id not in done:  # the worker is stopping: another one will send it
+        await queue.enqueue_batch(f"rest:{uuid.uuid4().hex}", [message_id])
         return None
-    company = await Company.get(id=claimed.company_id)
-    server = mail_settings.server_owner(
-        company, await mail_settings.load_subsidiary(company.id, claimed.subsidiary_id))
-    docs = await claimed.attachments.all()
-    try:
-        result = await _send(ctx, claimed, server, docs, {})
-    except asyncio.CancelledError:
-        await _release_on_stop([claimed.id])
-        raise
-    if result.outcome == Outcome.SENT:
-        await delivery.mark_sent(claimed.id, detail=result.detail)
-        await after_sent([claimed])
-        return S.SENT
-    moved = await _record_failure(claimed, result)
-    if moved is not None and moved.status == S.QUEUED and moved.next_attempt_at:
-        raise Retry(defer=_defer_seconds(moved.next_attempt_at))
-    return moved.status if moved else None
+    status, retry_at = done[message_id]
+    if status == S.QUEUED and retry_at is not None:
+        raise Retry(defer=_defer_seconds(retry_at))
+    return status
 
 
 async def _attachments_of(message_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Document]]:
@@ -91,10 +82,9 @@ async def _attachments_of(message_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[
 
 
 async def _send(ctx: dict[str, Any], msg: Message | delivery.Outgoing, server: MailSettings,
-                docs: list[Document],
-                blobs: dict[str, bytes]) -> SendResult:
-    """Build the mail of a claimed message and hand it to the SMTP server of `server`
-    (its company's or its subsidiary's)."""
+                docs: list[Document], blobs: dict[str, bytes], *,
+                in_slot: bool = False, before_data: Gate = None) -> SendResult:
+    """Build the mail of a claimed message and hand it to its SMTP server."""
     try:
         attachments = []
         for d in docs:
@@ -105,7 +95,10 @@ async def _send(ctx: dict[str, Any], msg: Message | delivery.Outgoing, server: M
         return SendResult(Outcome.PERMANENT, f"an attachment could not be read: {exc}")
     envelope = build_email(msg, attachments)
     transport: Transport = ctx["transport"]
-    return await transport.send(target_for(server), envelope, primary=msg.to_addrs)
+    target = target_for(server)
+    result = await transport.send(target, envelope, primary=msg.to_addrs, in_slot=in_slot,
+                                  before_data=before_data)
+    return await paced.after_send(server, target, result)
 
 
 async def _release_on_stop(message_ids: list[uuid.UUID]) -> None:
@@ -121,6 +114,8 @@ async def _release_on_stop(message_ids: list[uuid.UUID]) -> None:
 
 async def _record_failure(msg: Message | delivery.Outgoing,
                           result: SendResult) -> Message | None:
+    if result.outcome == Outcome.THROTTLED:
+        return await paced.record_throttled(msg.id, result)
     if result.outcome == Outcome.PERMANENT:
         return await delivery.mark_failed(msg.id, error=result.detail)
     return await delivery.mark_retry(msg.id, error=result.detail)
@@ -145,72 +140,146 @@ async def send_message(ctx: dict[str, Any], message_id: str) -> str | None:
 
 
 async def send_batch(ctx: dict[str, Any], message_ids: list[str]) -> int:
-    """Send a chunk: one claim, concurrent sends over the pooled connections, one write for
-    all that were accepted. Messages that must wait (backoff, lease) get their own job."""
+    """Send a chunk over the pooled connections, each mail claimed when a connection is
+    free for it. Messages that must wait (backoff, another worker's lease) get their own
+    job; those left when the worker is stopping go back to the queue as a new chunk."""
     ids = [uuid.UUID(m) for m in message_ids]
-    token, claimed = await delivery.claim_many(ids)
-    claimed_ids = {m.id for m in claimed}
-    for mid in ids:
-        if mid not in claimed_ids:
-            await queue.enqueue_send(mid)  # a no-op for messages already done
-    if not claimed:
-        return 0
-    companies = {c.id: c for c in await Company.filter(id__in=list({m.company_id for m in claimed}))}
-    subsidiaries = await mail_settings.subsidiaries_by_id(m.subsidiary_id for m in claimed)
-    with_docs = await _attachments_of(list(claimed_ids))
+    done = await send_each(ctx, ids)
+    rest = [mid for mid in ids if mid not in done]
+    if rest:
+        await queue.enqueue_batch(f"rest:{uuid.uuid4().hex}", rest)
+    for mid, (status, retry_at) in done.items():
+        if status == S.QUEUED:
+            await queue.enqueue_send(mid, at=retry_at)  # a no-op for one already waiting
+    return sum(1 for status, _ in done.values() if status == S.SENT)
+
+
+Done = dict[uuid.UUID, tuple[MessageStatus | None, Any]]
+
+
+async def send_each(ctx: dict[str, Any], ids: list[uuid.UUID]) -> Done:
+    """Send each due message of `ids`, in order, as connections to its server free up.
+
+    Returns, per message handled, its status afterwards and, when it is QUEUED, the time of
+    its next attempt (a message that is not due, or held by another worker's live lease,
+    comes back QUEUED/SENDING with that time). Messages missing from the answer were not
+    touched because the worker is stopping.
+    """
+    outbox: Outbox = ctx["outbox"]
+    at = delivery.now()
+    done: Done = {}
+    rows = await Message.filter(id__in=ids).values(
+        "id", "company_id", "subsidiary_id", "status", "next_attempt_at", "lease_until",
+        "scheduled_at", "bulk_operation_id")
+    if any(r["status"] == S.SCHEDULED and r["scheduled_at"] and r["scheduled_at"] <= at
+           for r in rows):
+        await delivery.release_due_bulk([r["id"] for r in rows if r["bulk_operation_id"]])
+        for r in rows:
+            if r["status"] == S.SCHEDULED and r["bulk_operation_id"] is None:
+                await delivery.release_if_due(r["id"])
+        rows = await Message.filter(id__in=ids).values(
+            "id", "company_id", "subsidiary_id", "status", "next_attempt_at", "lease_until",
+            "scheduled_at", "bulk_operation_id")
+    due: list[uuid.UUID] = []
+    for r in rows:
+        status = S(r["status"])
+        if status == S.QUEUED and r["next_attempt_at"] and r["next_attempt_at"] > at:
+            done[r["id"]] = (status, r["next_attempt_at"])
+        elif status == S.SENDING and r["lease_until"] and r["lease_until"] >= at:
+            done[r["id"]] = (S.QUEUED, r["lease_until"])  # try again once the lease is over
+        elif status in (S.QUEUED, S.SENDING):
+            due.append(r["id"])
+        else:
+            done[r["id"]] = (status, None)
+    if not due:
+        return done
+    # Each message goes through its subsidiary's server or its company's
+    # (core.services.mail_settings); one target, one set of limits per server.
+    due_ids = set(due)
+    server_of = await _servers_of([r for r in rows if r["id"] in due_ids])
+    targets = {s.settings_key: target_for(s) for s in server_of.values()}
+    with_docs = await _attachments_of(due)
     blobs: dict[str, bytes] = {}
-    # A mail is built only when a connection can take it: memory stays flat in the chunk size.
-    slots = asyncio.Semaphore(get_settings().smtp_connections_per_server)
+    started = time.monotonic()
+    recipients = await paced.recipient_counts(
+        [mid for mid in due if targets[server_of[mid].settings_key].owner])
+    order = {mid: k for k, mid in enumerate(ids)}
+    due.sort(key=order.__getitem__)
 
-    async def send_one(m: delivery.Outgoing) -> SendResult:
-        async with slots:
-            company = companies[m.company_id]
-            sub = subsidiaries.get(m.subsidiary_id) if m.subsidiary_id else None
-            server = mail_settings.server_owner(
-                company, sub if sub is not None and sub.company_id == company.id else None)
-            return await _send(ctx, m, server, with_docs.get(m.id, []), blobs)
+    def sender_for(server: MailSettings, docs: list[Document]) -> Any:
+        async def send(msg: delivery.Outgoing, before_data: Gate) -> SendResult:
+            return await _send(ctx, msg, server, docs, blobs, in_slot=True,
+                               before_data=before_data)
+        return send
 
-    try:
-        results = await asyncio.gather(*(send_one(m) for m in claimed))
-    except asyncio.CancelledError:
-        await _release_on_stop([m.id for m in claimed])
-        raise
-    sent: list[tuple[uuid.UUID, str]] = []
-    for msg, result in zip(claimed, results, strict=True):
-        if result.outcome == Outcome.SENT:
-            sent.append((msg.id, result.detail))
+    waiting = {}
+    for mid in due:
+        server = server_of[mid]
+        target = targets[server.settings_key]
+        # A company server's limits: the message goes now (counted), after a short wait
+        # here, or stays QUEUED with expectedSendAt (core.services.pacing).
+        held = await paced.hold_back(server, target, mid, recipients.get(mid, 1),
+                                     started=started)
+        if held is not None:
+            done[mid] = (S.QUEUED, held)
             continue
-        moved = await _record_failure(msg, result)
-        if moved is not None and moved.status == S.QUEUED:
-            await queue.enqueue_send(moved.id, at=moved.next_attempt_at)
-    count = await delivery.mark_sent_many(token, sent)
-    for m, result in zip(claimed, results, strict=True):
-        log.info("message %s: %s", result.outcome.value, result.detail,
-                 extra={"message_id": str(m.id)})
-    sent_ids = {mid for mid, _ in sent}
-    await after_sent([m for m in claimed if m.id in sent_ids])
-    return count
+        work = Work(mid, sender_for(server, with_docs.get(mid, [])), _failed)
+        waiting[mid] = outbox.submit(target, work)
+    for mid, fut in waiting.items():
+        outcome = await fut
+        if outcome is not NOT_HANDLED:
+            done[mid] = outcome
+    return done
+
+
+async def _servers_of(rows: list[dict[str, Any]]) -> dict[uuid.UUID, MailSettings]:
+    """Message id -> whose SMTP settings it is sent with (its subsidiary's or company's)."""
+    companies = {c.id: c for c in await Company.filter(
+        id__in=list({r["company_id"] for r in rows}))}
+    subsidiaries = await mail_settings.subsidiaries_by_id(r["subsidiary_id"] for r in rows)
+    out: dict[uuid.UUID, MailSettings] = {}
+    for r in rows:
+        company = companies[r["company_id"]]
+        sub = subsidiaries.get(r["subsidiary_id"]) if r["subsidiary_id"] else None
+        out[r["id"]] = mail_settings.server_owner(
+            company, sub if sub is not None and sub.company_id == company.id else None)
+    return out
+
+
+async def _failed(msg: delivery.Outgoing, result: SendResult) -> tuple[MessageStatus | None, Any]:
+    moved = await _record_failure(msg, result)
+    return (moved.status, moved.next_attempt_at) if moved is not None else (None, None)
 
 
 async def sweep(ctx: dict[str, Any]) -> int:
-    """Re-enqueue what Redis may have lost: due scheduled, due queued, expired leases.
+    """Re-enqueue what Redis may have lost: due scheduled, due queued, expired leases (the
+    messages of a worker that died: its heartbeat no longer renews them).
 
-    Returns how many due messages it found (an enqueue of one already waiting is a no-op).
+    Queued and expired ones are woken in chunks (a dead worker leaves whole chunks behind);
+    due scheduled ones one by one. Returns how many due messages it found (an enqueue of a
+    chunk or message already waiting is a no-op).
     """
     now = delivery.now()
-    ids: list[uuid.UUID] = []
-    ids += await Message.filter(status=S.SCHEDULED, scheduled_at__lte=now).limit(
-        SWEEP_LIMIT).values_list("id", flat=True)  # type: ignore[arg-type]
-    ids += await Message.filter(
+    scheduled = await Message.filter(status=S.SCHEDULED, scheduled_at__lte=now).limit(
+        SWEEP_LIMIT).values_list("id", flat=True)
+    queued = await Message.filter(
         Q(status=S.QUEUED)
         & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-    ).limit(SWEEP_LIMIT).values_list("id", flat=True)  # type: ignore[arg-type]
-    ids += await Message.filter(status=S.SENDING, lease_until__lt=now).limit(
-        SWEEP_LIMIT).values_list("id", flat=True)  # type: ignore[arg-type]
+    ).order_by("created_at").limit(SWEEP_LIMIT).values_list("id", flat=True)
+    expired = await Message.filter(status=S.SENDING, lease_until__lt=now).order_by(
+        "created_at").limit(SWEEP_LIMIT).values_list("id", flat=True)
     woken = 0
-    for mid in ids:
-        if await queue.enqueue_send(mid):
+    for mid in scheduled:
+        if await queue.enqueue_send(mid):  # type: ignore[arg-type]
             woken += 1
+    ids: list[uuid.UUID] = [*expired, *queued]  # type: ignore[list-item]
+    for start in range(0, len(ids), SWEEP_CHUNK):
+        chunk = ids[start:start + SWEEP_CHUNK]
+        # Named after its first and last message: the same chunk found again while it
+        # still waits is not enqueued twice.
+        if await queue.enqueue_batch(f"sweep:{chunk[0]}:{chunk[-1]}", chunk):
+            woken += len(chunk)
     if woken:
-        log.info("sweeper re-enqueued %d of %d due messages", woken, len(ids))
-    return len(ids)
+        log.info("sweeper re-enqueued %d of %d due messages (%d with an expired lease)",
+                 woken, len(scheduled) + len(ids), len(expired))
+    return len(scheduled) + len(ids)

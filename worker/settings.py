@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from signal import Signals
 from typing import Any
 
 from arq import cron
@@ -12,6 +13,7 @@ from core.db import close_db, init_db
 from core.redis import close_redis, queue_name, redis_settings
 from core.settings import get_settings
 from worker.jobs import send_batch, send_message, sweep
+from worker.sending import Outbox, Sender
 from worker.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -19,11 +21,29 @@ log = logging.getLogger(__name__)
 
 async def startup(ctx: dict[str, Any]) -> None:
     if not ctx.get("external_db"):
-        ctx["tortoise"] = await init_db()
+        # The worker's writes (claims, SENT, failures) do not wait for the WAL flush at
+        # commit: they are visible to every other session at once, and survive a worker
+        # crash; only a crash of PostgreSQL itself may lose the last few hundred ms of
+        # them, and those messages are then sent again (same Message-ID), never lost.
+        ctx["tortoise"] = await init_db(server_settings={"synchronous_commit": "off"},
+                                        lean_pool=True)
     ctx["transport"] = Transport()
+    sender = ctx.get("sender")
+    if sender is None:
+        sender = ctx["sender"] = Sender()
+    sender.start()
+    ctx["outbox"] = Outbox(sender, ctx["transport"])
+    if sender.stopping.is_set():
+        ctx["outbox"].stop()
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    outbox: Outbox | None = ctx.get("outbox")
+    if outbox is not None:
+        await outbox.close()
+    sender: Sender | None = ctx.get("sender")
+    if sender is not None:
+        await sender.close()
     transport: Transport | None = ctx.get("transport")
     if transport is not None:
         await transport.close()
@@ -66,7 +86,32 @@ def worker_kwargs(*, with_cron: bool = True) -> dict[str, Any]:
     }
 
 
+class SendingWorker(Worker):
+    """arq's Worker, telling the sender as soon as a stop signal arrives: it then claims
+    nothing more, finishes and records the mails on the wire, and puts the rest of its
+    chunks back in the queue (so SIGTERM ends with nothing SENDING and no duplicate)."""
+
+    def _stopping(self) -> None:
+        outbox: Outbox | None = self.ctx.get("outbox")
+        if outbox is not None:
+            outbox.stop()
+        sender: Sender | None = self.ctx.get("sender")
+        if sender is not None:
+            sender.stopping.set()
+
+    def handle_sig_wait_for_completion(self, signum: Signals) -> None:
+        self._stopping()
+        super().handle_sig_wait_for_completion(signum)
+
+    def handle_sig(self, signum: Signals) -> None:
+        self._stopping()
+        super().handle_sig(signum)
+
+
 def make_worker(**overrides: Any) -> Worker:
     kwargs = worker_kwargs()
     kwargs.update(overrides)
-    return Worker(**kwargs)
+    ctx = kwargs.setdefault("ctx", {})
+    # Created with the worker so that a stop signal reaching it before startup is seen.
+    ctx.setdefault("sender", Sender())
+    return SendingWorker(**kwargs)

@@ -5,91 +5,84 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import ssl
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
-from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 from aiosmtplib.typing import SMTPStatus
 
 from core.mail.addresses import is_plain_address
 from core.mail.mime import Envelope
-from core.models.companies import MailSettings
-from core.models.enums import SmtpSecurity
-from core.security import decrypt_secret
+from core.mail.smtp_connect import SmtpTarget, make_client, open_socket
+from core.mail.smtp_connect import relay_target as relay_target  # re-exported
+from core.mail.smtp_connect import target_for as target_for  # re-exported
+from core.services import pacing, smtp_guard
 from core.settings import get_settings
 
 log = logging.getLogger(__name__)
 
+Gate = Callable[[], Awaitable[None]] | None
+
 # A pooled connection idle for longer than this is probed with RSET before it is reused.
 IDLE_PROBE_SECONDS = 2.0
-
-
-@dataclass(frozen=True)
-class SmtpTarget:
-    host: str
-    port: int
-    security: SmtpSecurity = SmtpSecurity.NONE
-    username: str | None = None
-    password: str | None = None
-    # Verify the server certificate (off only for explicitly configured test servers).
-    verify: bool = True
-
-    def describe(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-def relay_target(url: str | None = None) -> SmtpTarget:
-    parts = urlsplit(url or get_settings().smtp_url)
-    security = {
-        "smtp": SmtpSecurity.NONE,
-        "smtp+starttls": SmtpSecurity.STARTTLS,
-        "smtps": SmtpSecurity.TLS,
-    }[parts.scheme]
-    default_port = {SmtpSecurity.NONE: 25, SmtpSecurity.STARTTLS: 587, SmtpSecurity.TLS: 465}
-    return SmtpTarget(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or default_port[security],
-        security=security,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-    )
-
-
-def target_for(company: MailSettings) -> SmtpTarget:
-    """The SMTP server of a company or subsidiary (mail_settings.server_owner chooses
-    which) when it has one, else the platform relay."""
-    if not company.smtp_host:
-        return relay_target()
-    security = company.smtp_security or SmtpSecurity.STARTTLS
-    default_port = {SmtpSecurity.NONE: 25, SmtpSecurity.STARTTLS: 587, SmtpSecurity.TLS: 465}
-    password = (
-        decrypt_secret(company.smtp_password_encrypted)
-        if company.smtp_password_encrypted
-        else None
-    )
-    return SmtpTarget(
-        host=company.smtp_host,
-        port=company.smtp_port or default_port[security],
-        security=security,
-        username=company.smtp_username,
-        password=password,
-    )
 
 
 class Outcome(StrEnum):
     SENT = "SENT"
     TEMPORARY = "TEMPORARY"
     PERMANENT = "PERMANENT"
+    # The server asked us to slow down (rate, connections, a day's quota): not the
+    # message's fault, not one of its attempts.
+    THROTTLED = "THROTTLED"
 
 
 @dataclass(frozen=True)
 class SendResult:
     outcome: Outcome
     detail: str
+    # THROTTLED: how long to leave the server alone (None: by the throttling streak).
+    pause_seconds: float | None = None
+    # The failure is the server's (login, TLS, unreachable, sender), not the recipient's:
+    # shown once on the company's settings.
+    server_fault: bool = False
+    # THROTTLED: when the message is expected to go instead (set by worker/paced.py).
+    retry_at: datetime | None = None
+
+
+# Enhanced status codes of rate and connection limits (RFC 3463: 4.3.2 system not
+# accepting messages, 4.4.5 congestion, 4.5.3 too many recipients, 4.7.0 Google's and
+# Microsoft's "try again later") and words servers put in such answers.
+_THROTTLE_ENHANCED = {"4.3.2", "4.4.5", "4.5.3", "4.7.0", "4.7.28"}
+_THROTTLE_WORDS = re.compile(
+    r"rate|too many|limit|throttl|concurren|try again later|slow down|exceeded", re.I)
+_QUOTA_WORDS = re.compile(r"quota|limit exceeded|sending limit|daily", re.I)
+_ENHANCED = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
+
+
+def throttling(code: int, message: str) -> float | None:
+    """When an SMTP answer means "slow down": the pause it asks for (0 = by streak);
+    None when it does not. 421 and 432 always do; 451 and 452 with a rate or connection
+    enhanced code or words; 554 5.2.0 / 550 5.4.5 with a quota in words (a day's limit,
+    Microsoft 365 and Google) pause the server for longer instead of failing the mail."""
+    m = _ENHANCED.match(message or "")
+    enhanced = m.group(1) if m else ""
+    if code in (421, 432):
+        return 0.0
+    if code in (451, 452) and (enhanced in _THROTTLE_ENHANCED
+                               or (enhanced in ("", "4.7.1", "4.3.0")
+                                   and bool(_THROTTLE_WORDS.search(message or ""))
+                                   and "greylist" not in (message or "").lower())):
+        return 0.0
+    if code >= 500 and enhanced in ("5.2.0", "5.4.5", "5.7.0", "5.3.4") and _QUOTA_WORDS.search(
+            message or ""):
+        return pacing.QUOTA_PAUSE_SECONDS
+    return None
 
 
 def _words(code: int, message: str) -> str:
@@ -98,7 +91,42 @@ def _words(code: int, message: str) -> str:
 
 def classify(exc: BaseException, target: SmtpTarget) -> SendResult:
     """Turn an SMTP failure into words a recruiter can act on, and temporary vs permanent."""
+    result = _classify(exc, target)
+    if isinstance(exc, ConnectionsBusy):
+        # Our own workers hold the server's connections: wait a moment, not the server's
+        # failure.
+        return replace(result, pause_seconds=0.5)
+    if result.outcome != Outcome.SENT and not isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        code = getattr(exc, "code", None)
+        pause = throttling(code, getattr(exc, "message", "")) if code else None
+        if pause is not None:
+            return SendResult(Outcome.THROTTLED, result.detail, pause_seconds=pause or None,
+                              server_fault=True)
+        return SendResult(result.outcome, result.detail, server_fault=True)
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        first = exc.recipients[0]
+        pause = throttling(first.code, first.message)
+        if pause is not None and all(throttling(r.code, r.message) is not None
+                                     for r in exc.recipients):
+            return SendResult(Outcome.THROTTLED, result.detail, pause_seconds=pause or None,
+                              server_fault=True)
+    return result
+
+
+def _classify(exc: BaseException, target: SmtpTarget) -> SendResult:
     where = f"the mail server {target.describe()}"
+    if isinstance(exc, smtp_guard.Refused):
+        return SendResult(Outcome.PERMANENT, f"{where} may not be used: {exc}")
+    if isinstance(exc, smtp_guard.Unresolved):
+        return SendResult(Outcome.TEMPORARY, f"could not reach {where}: {exc}")
+    if isinstance(exc, ConnectionsBusy):
+        return SendResult(Outcome.THROTTLED, f"{where}: {exc}")
+    if isinstance(exc, ssl.SSLError) or isinstance(getattr(exc, "__cause__", None),
+                                                   ssl.SSLError):
+        cause = exc if isinstance(exc, ssl.SSLError) else exc.__cause__
+        return SendResult(Outcome.TEMPORARY,
+                          f"the TLS connection to {where} failed: "
+                          f"{getattr(cause, 'verify_message', None) or cause}")
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         first = exc.recipients[0]
         perm = all(r.code >= 500 for r in exc.recipients)
@@ -122,7 +150,7 @@ def classify(exc: BaseException, target: SmtpTarget) -> SendResult:
 
 
 async def _transaction(client: aiosmtplib.SMTP, sender: str, recipients: Sequence[str],
-                       data: bytes) -> dict[str, tuple[int, str]]:
+                       data: bytes, before_data: Gate = None) -> dict[str, tuple[int, str]]:
     """MAIL, RCPT for each recipient, DATA: aiosmtplib's sendmail for plain addresses,
     without its parsing of each address as a header (a tenth of a bulk worker's time).
     Same outcomes: the sender or every recipient refused raises, the transaction is reset
@@ -139,6 +167,8 @@ async def _transaction(client: aiosmtplib.SMTP, sender: str, recipients: Sequenc
                                                                recipient))
         if len(refused) == len(recipients):
             raise aiosmtplib.SMTPRecipientsRefused(refused)
+        if before_data is not None:
+            await before_data()  # the server cannot accept this mail before it returns
         await client.data(data)
     except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
         with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
@@ -147,37 +177,82 @@ async def _transaction(client: aiosmtplib.SMTP, sender: str, recipients: Sequenc
     return {r.recipient: (r.code, r.message) for r in refused}
 
 
+class ConnectionsBusy(Exception):
+    """Every connection the server allows is open in some worker process."""
+
+
+def _lease_seconds() -> float:
+    return max(60.0, 3 * get_settings().smtp_timeout_seconds)
+
+
 class _Pool:
-    """Up to `size` open connections to one server, handed out one at a time."""
+    """Up to `size` open connections to one server, handed out one at a time. For a
+    server with a connection limit every open connection is also counted in Redis (all
+    worker processes together stay within it) and idle ones close after a moment."""
 
     def __init__(self, target: SmtpTarget, size: int) -> None:
         self.target = target
         self.idle: list[tuple[aiosmtplib.SMTP, float]] = []
+        if target.max_connections:
+            size = min(size, target.max_connections)
         self.sem = asyncio.Semaphore(size)
+        self.holders: dict[int, str] = {}
+        self._reaper: asyncio.TimerHandle | None = None
+
+    @property
+    def counted(self) -> bool:
+        return bool(self.target.owner and self.target.max_connections)
+
+    async def _take_permit(self) -> str:
+        t = self.target
+        assert t.owner and t.max_connections
+        holder = uuid.uuid4().hex
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(2.0, min(get_settings().lease_seconds / 2, 30.0))
+        while not await pacing.take_connection(t.owner, t.max_connections, holder,
+                                               _lease_seconds()):
+            if loop.time() > deadline:
+                raise ConnectionsBusy(
+                    f"all {t.max_connections} connections the server allows are in use")
+            await asyncio.sleep(0.1)
+        return holder
+
+    async def _give_back(self, client: aiosmtplib.SMTP, *, closed: bool = True) -> None:
+        holder = self.holders.pop(id(client), None)
+        if holder is not None and self.target.owner:
+            if closed:
+                # Let the server see the close before another process connects.
+                await asyncio.sleep(0.05)
+            with contextlib.suppress(Exception):
+                await pacing.give_back_connection(self.target.owner, holder)
+
+    async def _drop(self, client: aiosmtplib.SMTP) -> None:
+        client.close()
+        await self._give_back(client)
 
     async def _connect(self) -> aiosmtplib.SMTP:
         t = self.target
-        s = get_settings()
-        tls_context = None
-        if t.security != SmtpSecurity.NONE and s.smtp_ca_file:
-            tls_context = ssl.create_default_context(cafile=str(s.smtp_ca_file))
-        if not t.verify:
-            tls_context = ssl.create_default_context()
-            tls_context.check_hostname = False
-            tls_context.verify_mode = ssl.CERT_NONE
-        client = aiosmtplib.SMTP(
-            hostname=t.host,
-            port=t.port,
-            use_tls=t.security == SmtpSecurity.TLS,
-            start_tls=t.security == SmtpSecurity.STARTTLS,
-            validate_certs=t.verify,
-            tls_context=tls_context,
-            local_hostname=s.mail_domain,
-            timeout=s.smtp_timeout_seconds,
-        )
-        await client.connect()
-        if t.username:
-            await client.login(t.username, t.password or "")
+        holder = await self._take_permit() if self.counted else None
+        try:
+            sock = None
+            if t.owner:
+                sock = await open_socket(t.host, t.port, get_settings().smtp_timeout_seconds)
+            client = make_client(t, sock)
+            try:
+                await client.connect()
+                if t.username:
+                    await client.login(t.username, t.password or "")
+            except BaseException:
+                client.close()
+                raise
+        except BaseException:
+            if holder is not None and t.owner:
+                with contextlib.suppress(Exception):
+                    await asyncio.sleep(0.05)
+                    await pacing.give_back_connection(t.owner, holder)
+            raise
+        if holder is not None:
+            self.holders[id(client)] = holder
         return client
 
     async def _checked_out(self) -> aiosmtplib.SMTP:
@@ -187,42 +262,90 @@ class _Pool:
         while self.idle:
             client, last_used = self.idle.pop()
             if not client.is_connected:
+                await self._give_back(client)
                 continue
+            if self.counted and self.target.owner:
+                holder = self.holders.get(id(client))
+                if holder is None or not await pacing.take_connection(
+                        self.target.owner, self.target.max_connections or 1, holder,
+                        _lease_seconds()):
+                    # Its count ran out (a long pause, Redis lost): open one anew.
+                    await self._drop(client)
+                    continue
             if time.monotonic() - last_used < IDLE_PROBE_SECONDS:
                 return client
             try:
                 await client.rset()
                 return client
             except (aiosmtplib.SMTPException, OSError):
-                client.close()
+                await self._drop(client)
         return await self._connect()
 
     def _check_in(self, client: aiosmtplib.SMTP) -> None:
         self.idle.append((client, time.monotonic()))
+        if self.counted and self._reaper is None:
+            delay = get_settings().limited_idle_close_seconds
+            self._reaper = asyncio.get_running_loop().call_later(
+                delay, lambda: asyncio.ensure_future(self._reap()))
 
-    async def send(self, envelope: Envelope) -> dict[str, tuple[int, str]]:
+    async def _reap(self) -> None:
+        """Close connections idle for a while, so other processes may have them."""
+        self._reaper = None
+        limit = get_settings().limited_idle_close_seconds
+        now = time.monotonic()
+        keep: list[tuple[aiosmtplib.SMTP, float]] = []
+        old: list[aiosmtplib.SMTP] = []
+        for client, last_used in self.idle:
+            if now - last_used >= limit:
+                old.append(client)
+            else:
+                keep.append((client, last_used))
+        self.idle = keep
+        for client in old:
+            await self._quit(client)
+        if self.idle and self._reaper is None:
+            self._reaper = asyncio.get_running_loop().call_later(
+                limit, lambda: asyncio.ensure_future(self._reap()))
+
+    async def _quit(self, client: aiosmtplib.SMTP) -> None:
+        try:
+            await client.quit()
+        except Exception:
+            client.close()
+        await self._give_back(client)
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """One of the server's connections, free for the caller's next mail."""
         async with self.sem:
-            client = await self._checked_out()
-            try:
-                refused = await self._send_on(client, envelope)
-            except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
-                # The server answered (the transaction has been reset): the connection
-                # itself is still good.
-                self._check_in(client)
-                raise
-            except BaseException:
-                client.close()
-                raise
+            yield
+
+    async def send_in_slot(self, envelope: Envelope,
+                           before_data: Gate = None) -> dict[str, tuple[int, str]]:
+        """Send on a connection; the caller holds a slot."""
+        client = await self._checked_out()
+        try:
+            refused = await self._send_on(client, envelope, before_data)
+        except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+            # The server answered (the transaction has been reset): the connection
+            # itself is still good.
             self._check_in(client)
-            return refused
+            raise
+        except BaseException:
+            await self._drop(client)
+            raise
+        self._check_in(client)
+        return refused
 
     @staticmethod
-    async def _send_on(client: aiosmtplib.SMTP,
-                       envelope: Envelope) -> dict[str, tuple[int, str]]:
+    async def _send_on(client: aiosmtplib.SMTP, envelope: Envelope,
+                       before_data: Gate = None) -> dict[str, tuple[int, str]]:
         if envelope.data is not None and not client.is_ehlo_or_helo_needed and all(
                 is_plain_address(a) for a in (envelope.mail_from, *envelope.recipients)):
             return await _transaction(client, envelope.mail_from, envelope.recipients,
-                                      envelope.data)
+                                      envelope.data, before_data)
+        if before_data is not None:
+            await before_data()
         if envelope.data is not None:
             # Ready 7-bit bytes with ASCII addresses: no SMTP extension needed.
             refused, _ = await client.sendmail(envelope.mail_from, envelope.recipients,
@@ -234,12 +357,12 @@ class _Pool:
         return {r: (code, msg) for r, (code, msg) in refused.items()}
 
     async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
         while self.idle:
             client, _ = self.idle.pop()
-            try:
-                await client.quit()
-            except Exception:
-                client.close()
+            await self._quit(client)
 
 
 class Transport:
@@ -255,10 +378,24 @@ class Transport:
             self.pools[target] = p
         return p
 
+    def slot(self, target: SmtpTarget) -> contextlib.AbstractAsyncContextManager[None]:
+        """Wait until one of `target`'s connections is free and hold it: the worker claims
+        the message it sends there only once it has the slot (worker/jobs.py)."""
+        return self.pool(target).slot()
+
     async def send(self, target: SmtpTarget, envelope: Envelope,
-                   primary: Sequence[str] = ()) -> SendResult:
+                   primary: Sequence[str] = (), *, in_slot: bool = False,
+                   before_data: Gate = None) -> SendResult:
+        """Send one mail; with in_slot the caller already holds one of the target's slots.
+        `before_data` is awaited right before DATA (after MAIL and RCPT): the worker makes
+        the mail wait there until the SENT of the previous one on the connection is
+        written, so that write overlaps this mail's first round trips."""
+        if not in_slot:
+            async with self.slot(target):
+                return await self.send(target, envelope, primary, in_slot=True,
+                                       before_data=before_data)
         try:
-            refused = await self.pool(target).send(envelope)
+            refused = await self.pool(target).send_in_slot(envelope, before_data)
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError):
                 raise

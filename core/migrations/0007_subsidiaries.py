@@ -3,7 +3,7 @@ from tortoise.migrations import operations as ops
 from tortoise.fields.base import OnDelete
 from uuid import uuid4
 from tortoise import fields
-from core.models.enums import SenderNameMode, SmtpSecurity
+from core.models.enums import SenderNameMode, SmtpProvider, SmtpSecurity
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0003_inbound_receipt')]
@@ -22,6 +22,12 @@ class Migration(migrations.Migration):
                 ('smtp_username', fields.CharField(null=True, max_length=255)),
                 ('smtp_password_encrypted', fields.TextField(null=True, unique=False)),
                 ('smtp_security', fields.CharEnumField(null=True, description='NONE: NONE\nSTARTTLS: STARTTLS\nTLS: TLS', enum_type=SmtpSecurity, max_length=8)),
+                ('smtp_provider', fields.CharEnumField(SmtpProvider, null=True, max_length=16)),
+                ('smtp_max_per_minute', fields.IntField(null=True)),
+                ('smtp_max_per_day', fields.IntField(null=True)),
+                ('smtp_max_connections', fields.IntField(null=True)),
+                ('smtp_last_error', fields.TextField(null=True)),
+                ('smtp_last_error_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('company', fields.ForeignKeyField('models.Company', source_field='company_id', db_constraint=True, to_field='id', related_name='subsidiaries', on_delete=OnDelete.CASCADE)),
                 ('name', fields.CharField(max_length=200)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),

@@ -7,7 +7,7 @@ import uuid
 from tortoise import fields
 from tortoise.models import Model
 
-from core.models.enums import SenderNameMode, SmtpSecurity
+from core.models.enums import SenderNameMode, SmtpProvider, SmtpSecurity
 
 
 class MailSettings(Model):
@@ -23,6 +23,14 @@ class MailSettings(Model):
     # Fernet token of the password, keyed from the server secret; never returned by the API.
     smtp_password_encrypted = fields.TextField(null=True)
     smtp_security = fields.CharEnumField(SmtpSecurity, null=True)
+    # Limits of the server (core.services.pacing); null = none / the preset's.
+    smtp_provider = fields.CharEnumField(SmtpProvider, null=True)
+    smtp_max_per_minute = fields.IntField(null=True)
+    smtp_max_per_day = fields.IntField(null=True)
+    smtp_max_connections = fields.IntField(null=True)
+    # The server's last failure (login refused, unreachable, throttling …), in words.
+    smtp_last_error = fields.TextField(null=True)
+    smtp_last_error_at = fields.DatetimeField(null=True)
 
     class Meta:
         abstract = True
@@ -30,6 +38,17 @@ class MailSettings(Model):
     @property
     def smtp_configured(self) -> bool:
         return bool(self.smtp_host)
+
+    @property
+    def settings_key(self) -> str:
+        """Whose settings these are, e.g. "company:<id>" or "subsidiary:<id>" (the key of
+        its server's pacing in Redis)."""
+        return f"{self._meta.db_table}:{self.pk}"
+
+    @property
+    def tenant_id(self) -> uuid.UUID:
+        """The company these settings belong to (itself, or the subsidiary's company)."""
+        raise NotImplementedError
 
 
 class Company(MailSettings):
@@ -40,6 +59,10 @@ class Company(MailSettings):
 
     class Meta:
         table = "company"
+
+    @property
+    def tenant_id(self) -> uuid.UUID:
+        return self.id  # type: ignore[return-value]
 
 
 class Subsidiary(MailSettings):
@@ -57,6 +80,10 @@ class Subsidiary(MailSettings):
     class Meta:
         table = "subsidiary"
         unique_together = (("company", "name"),)
+
+    @property
+    def tenant_id(self) -> uuid.UUID:
+        return self.company_id
 
 
 class Employee(Model):

@@ -16,6 +16,14 @@ class SmtpSecurity(StrEnum):
     TLS = "TLS"
 
 
+class SmtpProvider(StrEnum):
+    """Whose mail server a company sends through; a preset fills its published limits."""
+
+    MICROSOFT_365 = "MICROSOFT_365"
+    GOOGLE_WORKSPACE = "GOOGLE_WORKSPACE"
+    OTHER = "OTHER"
+
+
 class ApplicationStatus(StrEnum):
     ACTIVE = "ACTIVE"
     REJECTED = "REJECTED"

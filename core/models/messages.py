@@ -28,6 +28,8 @@ class BulkOperation(Model):
     sent = fields.IntField(default=0)
     failed = fields.IntField(default=0)
     scheduled_at = fields.DatetimeField(null=True)
+    # When the last of its messages is expected to go (its server's limits); null = now.
+    expected_completion_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     created_by: fields.ForeignKeyRelation = fields.ForeignKeyField(
         "models.Employee", related_name="bulk_operations", on_delete=fields.RESTRICT
@@ -98,6 +100,8 @@ class Message(Model):
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField(null=True)
     lease_until = fields.DatetimeField(null=True)
+    # When a message held back by its server's limits is expected to go out.
+    expected_send_at = fields.DatetimeField(null=True)
     # Set by the worker that claimed a chunk, so one UPDATE can claim many rows.
     claim_token = fields.CharField(max_length=32, null=True, db_index=True)
     error = fields.TextField(null=True)

@@ -36,6 +36,7 @@ from core.models import (
     RejectionReason,
     Subsidiary,
 )
+from core.models.companies import MailSettings
 from core.models.enums import (
     ApplicationStatus,
     BulkOperationKind,
@@ -44,7 +45,7 @@ from core.models.enums import (
     MessageStatus,
     TemplateKind,
 )
-from core.services import delivery, mail_settings, messaging
+from core.services import delivery, mail_settings, messaging, pacing
 from core.services import templates as tpl_service
 from core.services.documents import StagedFile, create_documents, discard_all, resolve_attachable
 
@@ -219,6 +220,17 @@ async def _insert_messages_pg(conn: Any, plan: Plan) -> tuple[list[uuid.UUID],
 async def _store(plan: Plan, bulk: BulkOperation, *, new_files: Sequence[StagedFile],
                  reject: tuple[RejectionReason, str | None] | None,
                  anonymize_now: list[uuid.UUID]) -> list[uuid.UUID]:
+    # The limits of each server the mails go through (the company's, subsidiaries'):
+    # when the last mail is expected to go.
+    servers: dict[str, tuple[MailSettings, int]] = {}
+    for d in plan.drafts:
+        server = mail_settings.server_owner(d.company, d.subsidiary)
+        n = servers.get(server.settings_key, (server, 0))[1]
+        servers[server.settings_key] = (server, n + 1)
+    ends = [await pacing.expected_end(server, n, bulk.scheduled_at)
+            for server, n in servers.values()]
+    bulk.expected_completion_at = max(  # type: ignore[assignment]
+        (e for e in ends if e is not None), default=None)
     async with in_transaction() as conn:
         await bulk.save(force_create=True)
         if new_files:

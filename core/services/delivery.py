@@ -385,6 +385,26 @@ _MARK_SENT_PG = (
     " RETURNING id, company_id, candidate_id, bulk_operation_id")
 _LEASE_EXPIRED = "lease expired; sending again with the same Message-ID"
 
+# The worker's per-mail writes on PostgreSQL: each one statement (its own transaction, one
+# round trip) that changes the rows, writes their events and, for SENT, moves the bulk
+# counters. A claim (QUEUED or SENDING → SENDING) changes no counter.
+_CLAIM_ONE_STATEMENT_PG = (
+    "WITH c AS (" + _CLAIM_PG + ")"
+    ", e AS (INSERT INTO message_event (message_id, status, previous_status, at, detail)"
+    " SELECT c.id, 'SENDING', c.previous, $4, CASE WHEN c.previous = 'SENDING'"
+    f" THEN '{_LEASE_EXPIRED}' END FROM c)"
+    " SELECT * FROM c")
+_SENT_ONE_STATEMENT_PG = (
+    "WITH s AS (" + _MARK_SENT_PG + ")"
+    ", e AS (INSERT INTO message_event (message_id, status, previous_status, at, detail)"
+    " SELECT s.id, 'SENT', 'SENDING', $2, d.detail"
+    " FROM s JOIN unnest($1::uuid[], $4::text[]) AS d(id, detail) ON d.id = s.id)"
+    ", b AS (UPDATE bulk_operation AS b SET queued = b.queued - c.n, sent = b.sent + c.n"
+    " FROM (SELECT bulk_operation_id, count(*) AS n FROM s"
+    " WHERE bulk_operation_id IS NOT NULL GROUP BY bulk_operation_id) AS c"
+    " WHERE b.id = c.bulk_operation_id)"
+    " SELECT * FROM s")
+
 
 def _json_list(value: Any) -> list[str]:
     return value if isinstance(value, list) else orjson.loads(value)
@@ -397,42 +417,71 @@ def _outgoing_pg(row: dict[str, Any]) -> Outgoing:
                        "bcc_addrs": _json_list(row["bcc_addrs"])})
 
 
-async def claim_many(message_ids: Sequence[uuid.UUID]) -> tuple[str, list[Outgoing]]:
-    """Claim every claimable message of a chunk with one UPDATE; returns (token, claimed).
-    Due scheduled messages of an operation are released (for the whole operation) and
-    claimed too."""
-    token = uuid.uuid4().hex
+async def claim_many(message_ids: Sequence[uuid.UUID], token: str | None = None, *,
+                     publish: bool = True) -> tuple[str, list[Outgoing], list[Transition]]:
+    """Claim every claimable message of `message_ids` with one UPDATE; returns
+    (token, claimed, transitions). A worker passes its own token (one per process), which
+    its heartbeat uses to renew the leases of everything it holds. Due scheduled messages
+    of an operation are released (for the whole operation) and claimed too. With
+    publish=False the caller publishes the transitions (after it has woken its waiters)."""
+    token = token or uuid.uuid4().hex
     ids = list(message_ids)
-    claimed = await _claim(ids, token)
+    claimed, transitions = await _claim(ids, token)
     if len(claimed) < len(ids):
         taken = {m.id for m in claimed}
         rest = [i for i in ids if i not in taken]
         if await release_due_bulk(rest):
-            claimed += await _claim(rest, token)
-    return token, claimed
+            more, more_t = await _claim(rest, token)
+            claimed += more
+            transitions += more_t
+    if publish:
+        await publish_transitions(transitions)
+    return token, claimed, transitions
 
 
-async def _claim(ids: list[uuid.UUID], token: str) -> list[Outgoing]:
+async def publish_transitions(transitions: Sequence[Transition]) -> None:
+    """Publish committed transitions (a claim's re-claims of an expired lease are history
+    only: same status, nothing to publish)."""
+    await _publish([t for t in transitions if t.previous != t.status])
+
+
+async def renew_leases(token: str, message_ids: Sequence[uuid.UUID]) -> int:
+    """Heartbeat: push forward the lease of those of `message_ids` still SENDING under
+    `token` (a message another worker took over is not touched)."""
+    if not message_ids:
+        return 0
+    at = now()
+    return await Message.filter(id__in=list(message_ids), claim_token=token,
+                                status=S.SENDING).update(
+        lease_until=at + timedelta(seconds=get_settings().lease_seconds))
+
+
+async def _claim(ids: list[uuid.UUID], token: str) -> tuple[list[Outgoing], list[Transition]]:
     at = now()
     lease = at + timedelta(seconds=get_settings().lease_seconds)
-    async with in_transaction() as conn:
-        if conn.capabilities.dialect == "postgres":
-            rows = await conn.execute_query_dict(_CLAIM_PG, [ids, lease, token, at])
-            before = {r["id"]: S(r["previous"]) for r in rows}
-            claimed = [_outgoing_pg(r) for r in rows]
-        else:
-            before = dict(await Message.filter(id__in=ids).values_list("id", "status"))  # type: ignore[arg-type]
-            await Message.filter(
-                Q(id__in=ids)
-                & (
-                    (Q(status=S.QUEUED)
-                     & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=at)))
-                    | (Q(status=S.SENDING) & Q(lease_until__lt=at))
-                )
-            ).update(status=S.SENDING, lease_until=lease, attempts=F("attempts") + 1,
-                     claim_token=token, updated_at=at)
-            claimed = [Outgoing(**row) for row in await Message.filter(
-                id__in=ids, claim_token=token, status=S.SENDING).values(*OUTGOING_FIELDS)]
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "postgres":
+        rows = await conn.execute_query_dict(_CLAIM_ONE_STATEMENT_PG, [ids, lease, token, at])
+        return [_outgoing_pg(r) for r in rows], [
+            Transition(r["id"], r["company_id"], r["candidate_id"], r["bulk_operation_id"],
+                       S(r["previous"]), S.SENDING, at,
+                       _LEASE_EXPIRED if r["previous"] == S.SENDING else None)
+            for r in rows]
+    async with in_transaction():  # SQLite: the ORM
+        before = dict(await Message.filter(id__in=ids).values_list("id", "status"))  # type: ignore[arg-type]
+        await Message.filter(
+            Q(id__in=ids)
+            & (
+                (Q(status=S.QUEUED)
+                 & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=at)))
+                | (Q(status=S.SENDING) & Q(lease_until__lt=at))
+            )
+        ).update(status=S.SENDING, lease_until=lease, attempts=F("attempts") + 1,
+                 claim_token=token, updated_at=at)
+        # This claim's rows only (the token is the process's: it may hold others).
+        claimed = [Outgoing(**row) for row in await Message.filter(
+            id__in=ids, claim_token=token, status=S.SENDING, updated_at=at,
+            lease_until=lease).values(*OUTGOING_FIELDS)]
         transitions = [
             Transition(m.id, m.company_id, m.candidate_id, m.bulk_operation_id,
                        before.get(m.id), S.SENDING, at,
@@ -440,37 +489,45 @@ async def _claim(ids: list[uuid.UUID], token: str) -> list[Outgoing]:
             for m in claimed
         ]
         await _record(transitions)
-    await _publish([t for t in transitions if t.previous != S.SENDING])
-    return claimed
+    return claimed, transitions
 
 
-async def mark_sent_many(token: str, sent: Sequence[tuple[uuid.UUID, str]]) -> int:
-    """SENDING → SENT for a chunk, in one UPDATE guarded by the claim token."""
+async def mark_sent_many(token: str, sent: Sequence[tuple[uuid.UUID, str]], *,
+                         publish: bool = True) -> list[Transition]:
+    """SENDING → SENT in one UPDATE guarded by the claim token; returns the transitions
+    made (a message whose claim was taken over by another worker is not among them)."""
     if not sent:
-        return 0
+        return []
     at = now()
     ids = [mid for mid, _ in sent]
     details = dict(sent)
-    async with in_transaction() as conn:
-        rows: list[tuple[Any, Any, Any, Any]]
-        if conn.capabilities.dialect == "postgres":
-            rows = [(r["id"], r["company_id"], r["candidate_id"], r["bulk_operation_id"])
-                    for r in await conn.execute_query_dict(_MARK_SENT_PG, [ids, at, token])]
-        else:
-            rows = await Message.filter(
-                id__in=ids, status=S.SENDING, claim_token=token).values_list(
-                "id", "company_id", "candidate_id", "bulk_operation_id")  # type: ignore[assignment]
-            await Message.filter(id__in=[r[0] for r in rows], status=S.SENDING,
-                                 claim_token=token).update(
-                status=S.SENT, sent_at=at, lease_until=None, error=None, updated_at=at)
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "postgres":
+        rows_pg = await conn.execute_query_dict(
+            _SENT_ONE_STATEMENT_PG, [ids, at, token, [details[i] for i in ids]])
+        transitions = [Transition(r["id"], r["company_id"], r["candidate_id"],
+                                  r["bulk_operation_id"], S.SENDING, S.SENT, at,
+                                  details.get(r["id"]))
+                       for r in rows_pg]
+        if publish:
+            await _publish(transitions)
+        return transitions
+    async with in_transaction():  # SQLite: the ORM
+        rows: list[tuple[Any, Any, Any, Any]] = await Message.filter(
+            id__in=ids, status=S.SENDING, claim_token=token).values_list(
+            "id", "company_id", "candidate_id", "bulk_operation_id")  # type: ignore[assignment]
+        await Message.filter(id__in=[r[0] for r in rows], status=S.SENDING,
+                             claim_token=token).update(
+            status=S.SENT, sent_at=at, lease_until=None, error=None, updated_at=at)
         transitions = [
             Transition(mid, company_id, candidate_id, bulk_id, S.SENDING, S.SENT,
                        at, details.get(mid))
             for mid, company_id, candidate_id, bulk_id in rows
         ]
         await _record(transitions)
-    await _publish(transitions)
-    return len(transitions)
+    if publish:
+        await _publish(transitions)
+    return transitions
 
 
 async def release_due_bulk(message_ids: Sequence[uuid.UUID]) -> int:
@@ -533,3 +590,34 @@ async def release_claims(message_ids: Sequence[uuid.UUID], *, reason: str) -> in
         await _record(transitions)
     await _publish(transitions)
     return len(transitions)
+
+
+# --- held back by a company server's limits (core.services.pacing, worker/paced.py) ------
+
+
+async def hold_queued(message_id: uuid.UUID, at: datetime, *, detail: str) -> bool:
+    """A QUEUED message waits for its server's limits: it goes at `at`
+    (Message.expectedSendAt); history only, its status does not change."""
+    async with in_transaction():
+        changed = await Message.filter(id=message_id, status=S.QUEUED).update(
+            next_attempt_at=at, expected_send_at=at, updated_at=now())
+        if changed:
+            await MessageEvent.create(message_id=message_id, status=S.QUEUED,
+                                      previous_status=S.QUEUED, at=now(), detail=detail)
+    return bool(changed)
+
+
+async def mark_paced(message_id: uuid.UUID, at: datetime, *, detail: str) -> Message | None:
+    """SENDING → QUEUED until `at`: the server asked to slow down. Not one of the message's
+    attempts (the claim's count is taken back), not its error."""
+    return await transition_one(
+        message_id, allowed_from=[S.SENDING], to=S.QUEUED, detail=detail,
+        next_attempt_at=at, expected_send_at=at, lease_until=None,
+        attempts=F("attempts") - 1)
+
+
+async def push_bulk_completion(bulk_id: uuid.UUID, at: datetime) -> None:
+    """BulkOperation.expectedCompletionAt moves to `at` when that is later."""
+    await BulkOperation.filter(
+        Q(id=bulk_id) & (Q(expected_completion_at__isnull=True)
+                         | Q(expected_completion_at__lt=at))).update(expected_completion_at=at)

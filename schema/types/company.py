@@ -1,13 +1,14 @@
 """Company, its employees and positions."""
 
 import uuid
+from datetime import datetime
 
 import strawberry
 
 from core import models
 from core.models.companies import MailSettings
 from schema.context import Info
-from schema.enums import SenderNameMode, SmtpSecurity
+from schema.enums import SenderNameMode, SmtpProvider, SmtpSecurity
 from schema.relay import Node, gid, node_resolver
 
 
@@ -31,6 +32,21 @@ class CompanyEmailSettings:
     smtp_port: int | None
     smtp_username: str | None
     smtp_security: SmtpSecurity | None  # type: ignore[valid-type]
+    smtp_provider: SmtpProvider | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="The provider whose preset filled the limits, if any.")
+    smtp_max_per_minute: int | None = strawberry.field(default=None, description=(
+        "Mails a minute the server takes; sent evenly spread (60 is one a second). "
+        "Null: no limit."))
+    smtp_max_per_day: int | None = strawberry.field(default=None, description=(
+        "Recipients (To, Cc and Bcc) the server takes in a sliding 24 hours; the rest wait "
+        "for the next window. Null: no limit."))
+    smtp_max_connections: int | None = strawberry.field(default=None, description=(
+        "Connections open to the server at once, across all workers. Null: the platform's "
+        "default."))
+    last_error: str | None = strawberry.field(default=None, description=(
+        "The server's last failure (login refused, unreachable, certificate, asked to slow "
+        "down …), in words; cleared when the server settings change."))
+    last_error_at: datetime | None = None
 
 
 @strawberry.type
@@ -57,6 +73,9 @@ def email_settings_of(r: MailSettings) -> CompanyEmailSettings:
         sender_name_mode=r.sender_name_mode, recruiting_address=r.recruiting_address,
         smtp_configured=r.smtp_configured, smtp_host=r.smtp_host, smtp_port=r.smtp_port,
         smtp_username=r.smtp_username, smtp_security=r.smtp_security,
+        smtp_provider=r.smtp_provider, smtp_max_per_minute=r.smtp_max_per_minute,
+        smtp_max_per_day=r.smtp_max_per_day, smtp_max_connections=r.smtp_max_connections,
+        last_error=r.smtp_last_error, last_error_at=r.smtp_last_error_at,
     )
 
 

@@ -47,6 +47,9 @@ class Message(Node):
     attempts: int
     error: str | None = strawberry.field(description=(
         "Why the last attempt failed, in words a recruiter can act on."))
+    expected_send_at: datetime | None = strawberry.field(default=None, description=(
+        "When a message held back by its company mail server's limits (or a server that "
+        "asked to slow down) is expected to go out; it stays QUEUED until then."))
     row: strawberry.Private[models.Message]
 
     @classmethod
@@ -58,6 +61,7 @@ class Message(Node):
             bcc=list(row.bcc_addrs or []), subject=row.subject, body=row.body,
             created_at=row.created_at, scheduled_at=row.scheduled_at, sent_at=row.sent_at,
             attempts=row.attempts, error=row.error, row=row,
+            expected_send_at=row.expected_send_at,
         )
 
     @strawberry.field
@@ -129,13 +133,17 @@ class BulkOperation(Node):
     failed: int
     scheduled_at: datetime | None
     created_at: datetime
+    expected_completion_at: datetime | None = strawberry.field(default=None, description=(
+        "When its last message is expected to go out, when its company's mail server "
+        "limits hold messages back; null when nothing was held back."))
     row: strawberry.Private[models.BulkOperation]
 
     @classmethod
     def from_row(cls, row: models.BulkOperation) -> "BulkOperation":
         return cls(id=gid("BulkOperation", row.id), kind=row.kind, state=row.state,
                    total=row.total, queued=row.queued, sent=row.sent, failed=row.failed,
-                   scheduled_at=row.scheduled_at, created_at=row.created_at, row=row)
+                   scheduled_at=row.scheduled_at, created_at=row.created_at, row=row,
+                   expected_completion_at=row.expected_completion_at)
 
     @strawberry.field
     async def created_by(self, info: Info) -> Employee:

@@ -192,6 +192,9 @@ async def test_company_own_smtp_with_starttls_and_auth(api, tenant, sink, run_wo
 
     ca, server_ctx = make_server_tls(env.tmp / "tls")
     monkeypatch.setenv("RECRUITMAIL_SMTP_CA_FILE", str(ca))
+    # The operator allows the loopback network and high ports for company servers (issue 13).
+    monkeypatch.setenv("RECRUITMAIL_COMPANY_SMTP_ALLOWED_NETWORKS", "127.0.0.0/8,::1")
+    monkeypatch.setenv("RECRUITMAIL_COMPANY_SMTP_ALLOWED_PORTS", "1024-65535")
     reset_settings()
     seen: list[str] = []
 

@@ -82,7 +82,17 @@ async def _server(user: str | None = None, password: str | None = None) -> Serve
 
 
 @pytest.fixture
-async def servers(db: Any) -> AsyncIterator[dict[str, Server]]:
+def local_servers(env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator allows the loopback network and any high port (the test servers)."""
+    from core.settings import reset_settings
+
+    monkeypatch.setenv("RECRUITMAIL_COMPANY_SMTP_ALLOWED_NETWORKS", "127.0.0.0/8")
+    monkeypatch.setenv("RECRUITMAIL_COMPANY_SMTP_ALLOWED_PORTS", "1024-65535")
+    reset_settings()
+
+
+@pytest.fixture
+async def servers(db: Any, local_servers: None) -> AsyncIterator[dict[str, Server]]:
     made = {"company": await _server(),
             "nl": await _server("nl-user", "Nl pass 7§"),
             "de": await _server("de-user", "De pass 8%")}

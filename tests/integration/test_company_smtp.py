@@ -1,0 +1,389 @@
+"""Company mail servers as they are in the wild (issue 13), from outside: GraphQL, a real
+aiosmtpd server with limits (tests/support/limited_smtp.py), the real arq worker. Every
+test runs on SQLite and on PostgreSQL.
+
+The "minute" and "day" of the limits are shortened by RECRUITMAIL_PACING_MINUTE_SECONDS /
+_DAY_SECONDS where a test would otherwise take minutes; the code that runs is the same."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from core.ids import to_global_id
+from core.models import BulkOperation, Company, Message, MessageEvent
+from core.models.enums import MessageStatus
+from core.services import pacing
+from core.settings import reset_settings
+from tests.integration.test_graphql_bulk import _applicants, _send_bulk
+from tests.support.limited_smtp import LimitedServer, Limits, start_limited
+
+S = MessageStatus
+
+SETTINGS = """mutation($input: CompanyEmailSettingsInput!) {
+  updateCompanyEmailSettings(input: $input) {
+    company { emailSettings { smtpHost smtpPort smtpSecurity smtpProvider smtpMaxPerMinute
+                              smtpMaxPerDay smtpMaxConnections lastError lastErrorAt } }
+    errors { code field message } } }"""
+TEST_SMTP = """mutation($input: CompanyEmailSettingsInput) {
+  testCompanySmtp(input: $input) { ok steps { step ok status message }
+                                   errors { code field message } } }"""
+SEND = """mutation($input: SendMessageInput!) {
+  sendMessage(input: $input) { message { id status } errors { code field message } } }"""
+BULK = """query($id: ID!) { bulkOperation(id: $id) { state sent failed expectedCompletionAt
+  messages(first: 100) { edges { node { status attempts expectedSendAt } } } } }"""
+
+
+@pytest.fixture
+def local_servers(env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator allows the loopback network and any high port (the test servers)."""
+    monkeypatch.setenv("RECRUITMAIL_COMPANY_SMTP_ALLOWED_NETWORKS", "127.0.0.0/8")
+    monkeypatch.setenv("RECRUITMAIL_COMPANY_SMTP_ALLOWED_PORTS", "1024-65535")
+    reset_settings()
+
+
+def _knobs(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    for k, v in values.items():
+        monkeypatch.setenv(f"RECRUITMAIL_{k.upper()}", v)
+    reset_settings()
+
+
+async def _use(api: Any, tenant: Any, server: LimitedServer, **extra: Any) -> dict[str, Any]:
+    out = (await api.gql(tenant, SETTINGS, input={
+        "smtpHost": "127.0.0.1", "smtpPort": server.port, "smtpSecurity": "NONE", **extra}))[
+        "updateCompanyEmailSettings"]
+    assert out["errors"] == [], out["errors"]
+    settings: dict[str, Any] = out["company"]["emailSettings"]
+    return settings
+
+
+async def _history(tenant: Any) -> str:
+    """Each message's status and events, for a failing assertion's message."""
+    lines = []
+    for m in await Message.filter(company_id=tenant.company.id).order_by("created_at"):
+        lines.append(f"{m.id} {m.status} attempts={m.attempts} next={m.next_attempt_at}")
+        for e in await MessageEvent.filter(message_id=m.id).order_by("id"):
+            lines.append(f"    {e.at} {e.previous_status}->{e.status} {e.detail}")
+    return "\n".join(lines)
+
+
+async def _delivered(server: LimitedServer, tenant: Any, count: int) -> None:
+    try:
+        await server.wait_for(count)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{await _history(tenant)}") from None
+
+
+async def _drain(run_worker: Any, tenant: Any, timeout: float = 90.0) -> None:
+    """Run the worker until no message of the tenant is pending. Redis only wakes the
+    workers: when its jobs are lost (another test run's FLUSHDB on the shared test Redis),
+    the sweeper finds the due messages in the database, as in production."""
+    from worker.jobs import sweep
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        await run_worker(timeout=max(1.0, deadline - loop.time()))
+        pending = await Message.filter(company_id=tenant.company.id,
+                                       status__in=[S.QUEUED, S.SENDING, S.SCHEDULED]).count()
+        if not pending or loop.time() > deadline:
+            return
+        if not await sweep({}):
+            await asyncio.sleep(0.2)
+
+
+async def _bulk(api: Any, tenant: Any, n: int) -> str:
+    applicants = await _applicants(tenant, n)
+    out = await _send_bulk(api, tenant, applicants)
+    assert out["errors"] == []
+    op_id: str = out["bulkOperation"]["id"]
+    return op_id
+
+
+async def test_a_bulk_through_a_paced_server_goes_out_spread_and_all_sent(
+        api, tenant, run_worker, local_servers, monkeypatch):
+    # 10 a "minute" of 6 s: the same semantics as 60 a minute, ten times faster.
+    _knobs(monkeypatch, pacing_minute_seconds="6")
+    server = await start_limited(Limits(per_window=10, window_seconds=6))
+    try:
+        settings = await _use(api, tenant, server, smtpMaxPerMinute=10)
+        assert settings["smtpMaxPerMinute"] == 10
+        op_id = await _bulk(api, tenant, 16)
+        await _drain(run_worker, tenant)
+        await _delivered(server, tenant, 16)
+    finally:
+        await server.close()
+    msgs = await Message.filter(company_id=tenant.company.id)
+    assert {m.status for m in msgs} == {S.SENT}
+    assert all(m.attempts == 1 for m in msgs)
+    # The server never had to refuse, and no window of its "minute" held more than 10.
+    assert server.stats.rate_refusals == 0
+    assert server.max_in_window(6) <= 10
+    # The mails that had to wait were told when they would go, and so was the operation.
+    held = [m for m in msgs if m.expected_send_at is not None]
+    assert len(held) >= 5
+    data = (await api.gql(tenant, BULK, id=op_id))["bulkOperation"]
+    assert (data["state"], data["sent"], data["failed"]) == ("COMPLETED", 16, 0)
+    assert data["expectedCompletionAt"] is not None
+    assert sum(1 for e in data["messages"]["edges"] if e["node"]["expectedSendAt"]) == len(held)
+    history = await MessageEvent.filter(message_id__in=[m.id for m in held]).values_list(
+        "detail", flat=True)
+    assert any("held back by the mail server's limits" in (d or "") for d in history)
+
+
+async def test_a_server_answering_421_for_a_while_gets_everything_without_failures(
+        api, tenant, run_worker, local_servers, monkeypatch):
+    # Two attempts only: had the throttling answers counted, every message would fail.
+    _knobs(monkeypatch, max_attempts="2")
+    server = await start_limited(Limits())
+    try:
+        await _use(api, tenant, server)
+        server.limits.busy_until = time.monotonic() + 3.0
+        op_id = await _bulk(api, tenant, 6)
+        await _drain(run_worker, tenant)
+        await _delivered(server, tenant, 6)
+    finally:
+        await server.close()
+    assert server.stats.busy_refusals >= 1
+    msgs = await Message.filter(company_id=tenant.company.id)
+    assert {m.status for m in msgs} == {S.SENT}
+    assert all(m.attempts == 1 for m in msgs)  # throttling is not an attempt
+    data = (await api.gql(tenant, BULK, id=op_id))["bulkOperation"]
+    assert (data["state"], data["failed"]) == ("COMPLETED", 0)
+    history = await MessageEvent.filter(message_id__in=[m.id for m in msgs]).values_list(
+        "detail", flat=True)
+    assert any("asked to slow down" in (d or "") and "421 4.7.0" in (d or "")
+               for d in history)
+    # The admin sees the server's last failure once, on the settings.
+    company = (await api.gql(tenant, "{ company { emailSettings { lastError lastErrorAt } } }"))[
+        "company"]["emailSettings"]
+    assert "421 4.7.0" in company["lastError"] and company["lastErrorAt"]
+
+
+async def test_three_connections_at_most_across_two_workers(
+        api, tenant, run_worker, local_servers):
+    server = await start_limited(Limits(max_connections=3))
+    try:
+        await _use(api, tenant, server, smtpMaxConnections=3)
+        await _bulk(api, tenant, 40)
+        # Two workers at once, each with its own pools (as two processes would have).
+        await asyncio.gather(_drain(run_worker, tenant), _drain(run_worker, tenant))
+        await _delivered(server, tenant, 40)
+    finally:
+        await server.close()
+    assert server.stats.max_open <= 3
+    assert server.stats.refused_connections == 0
+    msgs = await Message.filter(company_id=tenant.company.id)
+    assert {m.status for m in msgs} == {S.SENT}
+
+
+async def test_a_days_quota_moves_the_rest_to_the_next_window(
+        api, tenant, run_worker, local_servers, monkeypatch):
+    # A "day" of 4 s with 3 recipients: the fourth and fifth go in the next window.
+    _knobs(monkeypatch, pacing_day_seconds="4")
+    server = await start_limited(Limits())
+    try:
+        settings = await _use(api, tenant, server, smtpMaxPerDay=3)
+        assert settings["smtpMaxPerDay"] == 3
+        op_id = await _bulk(api, tenant, 5)
+        await _drain(run_worker, tenant)
+        await _delivered(server, tenant, 5)
+    finally:
+        await server.close()
+    assert server.max_in_window(4) <= 3
+    msgs = await Message.filter(company_id=tenant.company.id)
+    assert {m.status for m in msgs} == {S.SENT} and all(m.attempts == 1 for m in msgs)
+    assert sum(1 for m in msgs if m.expected_send_at is not None) >= 2
+    bulk = await BulkOperation.get(id=(await Message.first()).bulk_operation_id)
+    assert bulk.expected_completion_at is not None
+    assert (await api.gql(tenant, BULK, id=op_id))["bulkOperation"]["state"] == "COMPLETED"
+
+
+async def test_limits_come_back_from_the_database_when_redis_lost_them(tenant, local_servers):
+    from datetime import UTC, datetime
+
+    from core.redis import get_redis, key
+
+    company = await Company.get(id=tenant.company.id)
+    company.smtp_host, company.smtp_max_per_day, company.smtp_max_per_minute = "mx.x", 3, 100
+    await company.save()
+    cand = await _applicants(tenant, 1)
+    for _ in range(3):
+        await Message.create(company_id=company.id, candidate_id=cand[0].candidate_id,
+                             kind="MESSAGE", status=S.SENT, from_name="A",
+                             from_address="a@acme.example", to_addrs=["x@example.org"],
+                             subject="s", body="b", rfc_message_id="x@y",
+                             sent_at=datetime.now(UTC))
+    owner = pacing.owner_key(company)
+    limits = pacing.limits_of(company)
+    # Redis knows nothing of this server yet: the counts are rebuilt from the SENT times.
+    assert await pacing.acquire(owner, company.id, limits) > 3600
+    redis = get_redis()
+    keys = [k async for k in redis.scan_iter(match=key("pace", "*"))]
+    assert keys
+    await redis.delete(*keys)  # Redis lost them
+    assert await pacing.acquire(owner, company.id, limits) > 3600
+    # A server without the day limit takes the mail.
+    assert await pacing.acquire(owner, company.id, pacing.Limits(connections=3)) == 0
+
+
+async def test_test_company_smtp_step_by_step_and_nothing_sent(api, tenant, local_servers):
+    server = await start_limited(Limits(), credentials=("jobs", "right pass"))
+    closed = await start_limited(Limits())
+    closed_port = closed.port
+    await closed.close()
+    try:
+        base = {"smtpHost": "127.0.0.1", "smtpPort": server.port, "smtpSecurity": "NONE",
+                "smtpUsername": "jobs"}
+        out = (await api.gql(tenant, TEST_SMTP, input={**base, "smtpPassword": "wrong"}))[
+            "testCompanySmtp"]
+        steps = {s["step"]: s for s in out["steps"]}
+        assert out["ok"] is False and out["errors"] == []
+        assert steps["CONNECT"]["status"] == "OK"
+        assert steps["AUTH"]["status"] == "FAILED"
+        assert "refused the login of jobs" in steps["AUTH"]["message"]
+        assert "535" in steps["AUTH"]["message"]
+        assert steps["AUTH"]["ok"] is False
+        assert list(steps) == ["CONNECT", "AUTH"]  # nothing after the failure, no TLS asked
+
+        # Saved settings with the right password: every step succeeds.
+        await api.gql(tenant, SETTINGS, input={**base, "smtpPassword": "right pass",
+                                               "recruitingAddress": "jobs@acme.example"})
+        out = (await api.gql(tenant, TEST_SMTP))["testCompanySmtp"]
+        steps = {s["step"]: s for s in out["steps"]}
+        assert out["ok"] is True
+        assert [s["step"] for s in out["steps"]] == ["CONNECT", "AUTH", "MAIL_FROM"]
+        assert all(s["ok"] and s["status"] == "OK" for s in out["steps"])
+        assert "jobs@acme.example" in steps["MAIL_FROM"]["message"]
+        assert "not encrypted" in steps["CONNECT"]["message"]
+
+        # The sender refused: in words.
+        server.handler.mail_reply = "553 5.7.1 Sender not allowed for this mailbox"
+        out = (await api.gql(tenant, TEST_SMTP))["testCompanySmtp"]
+        steps = {s["step"]: s for s in out["steps"]}
+        assert out["ok"] is False and steps["MAIL_FROM"]["status"] == "FAILED"
+        assert "Sender not allowed" in steps["MAIL_FROM"]["message"]
+        server.handler.mail_reply = None
+
+        # Nobody listening.
+        out = (await api.gql(tenant, TEST_SMTP, input={"smtpPort": closed_port}))[
+            "testCompanySmtp"]
+        assert out["ok"] is False
+        assert [(s["step"], s["ok"]) for s in out["steps"]] == [("CONNECT", False)]
+    finally:
+        await server.close()
+    assert server.mails == []
+
+
+async def test_test_company_smtp_checks_the_certificate(api, tenant, env, local_servers,
+                                                        monkeypatch):
+    from tests.support.tls import make_server_tls
+
+    ca, server_ctx = make_server_tls(env.tmp / "tls")
+    server = await start_limited(Limits(), credentials=("jobs", "pw"), tls_context=server_ctx,
+                                 require_starttls=True)
+    try:
+        base = {"smtpHost": "127.0.0.1", "smtpPort": server.port, "smtpSecurity": "STARTTLS",
+                "smtpUsername": "jobs", "smtpPassword": "pw"}
+        # Our CA is not known: the TLS step names the certificate.
+        out = (await api.gql(tenant, TEST_SMTP, input=base))["testCompanySmtp"]
+        steps = {s["step"]: s for s in out["steps"]}
+        assert steps["CONNECT"]["status"] == "OK"
+        assert steps["TLS"]["status"] == "FAILED" and "certificate" in steps["TLS"]["message"]
+        _knobs(monkeypatch, smtp_ca_file=str(ca))
+        out = (await api.gql(tenant, TEST_SMTP, input=base))["testCompanySmtp"]
+        assert out["ok"] is True, out
+        assert {s["step"]: s["status"] for s in out["steps"]} == {
+            "CONNECT": "OK", "TLS": "OK", "AUTH": "OK", "MAIL_FROM": "OK"}
+    finally:
+        await server.close()
+    assert server.mails == []
+
+
+async def test_only_an_admin_tests_the_server(api, tenant):
+    from core.services.admin import create_employee
+
+    _, token = await create_employee(company_id=tenant.company.id, name="Rob",
+                                     email="rob@acme.example")
+    body = await api.post("mutation { testCompanySmtp { ok } }", token=token)
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+@pytest.mark.parametrize("host", ["169.254.169.254", "10.0.0.1", "127.0.0.1", "localhost",
+                                  "::1", "0.0.0.0", "192.168.1.10", "[::ffff:127.0.0.1]"])
+async def test_our_own_network_is_refused(api, tenant, host):
+    out = (await api.gql(tenant, SETTINGS, input={"smtpHost": host, "smtpPort": 587}))[
+        "updateCompanyEmailSettings"]
+    assert out["company"] is None
+    assert [(e["code"], e["field"]) for e in out["errors"]] == [
+        ("INVALID_INPUT", ["input", "smtpHost"])]
+    assert (await Company.get(id=tenant.company.id)).smtp_host is None
+
+
+async def test_other_ports_are_refused_and_the_operator_may_allow_more(api, tenant,
+                                                                       monkeypatch):
+    for port in (5432, 6379, 80, 22):
+        out = (await api.gql(tenant, SETTINGS, input={"smtpHost": "93.184.216.34",
+                                                      "smtpPort": port}))[
+            "updateCompanyEmailSettings"]
+        assert [(e["code"], e["field"]) for e in out["errors"]] == [
+            ("INVALID_INPUT", ["input", "smtpPort"])], port
+    for port in (25, 465, 587, 2525):
+        out = (await api.gql(tenant, SETTINGS, input={"smtpHost": "93.184.216.34",
+                                                      "smtpPort": port}))[
+            "updateCompanyEmailSettings"]
+        assert out["errors"] == []
+    _knobs(monkeypatch, company_smtp_allowed_ports="2526")
+    out = (await api.gql(tenant, SETTINGS, input={"smtpPort": 2526}))[
+        "updateCompanyEmailSettings"]
+    assert out["errors"] == [] and out["company"]["emailSettings"]["smtpPort"] == 2526
+
+
+async def test_checked_again_at_send_time(api, tenant, run_worker, monkeypatch):
+    """Settings saved while allowed (or a name whose DNS changed): the worker refuses to
+    connect when the address is no longer allowed, and says so."""
+    _knobs(monkeypatch, company_smtp_allowed_ports="1024-65535")
+    server = await start_limited(Limits())
+    try:
+        await Company.filter(id=tenant.company.id).update(
+            smtp_host="127.0.0.1", smtp_port=server.port, smtp_security="NONE")
+        cand = (await _applicants(tenant, 1))[0]
+        out = (await api.gql(tenant, SEND, input={
+            "candidateId": to_global_id("Candidate", cand.candidate_id),
+            "subject": "Hi", "body": "Hello"}))["sendMessage"]
+        assert out["errors"] == []
+        await run_worker(timeout=30)
+    finally:
+        await server.close()
+    assert server.stats.connections == 0
+    msg = await Message.get(company_id=tenant.company.id)
+    assert msg.status == S.FAILED and "may not be used" in (msg.error or "")
+    assert "loopback" in (msg.error or "")
+    company = await Company.get(id=tenant.company.id)
+    assert company.smtp_last_error and "loopback" in company.smtp_last_error
+
+
+async def test_presets_fill_the_limits_and_explicit_values_win(api, tenant):
+    out = (await api.gql(tenant, SETTINGS, input={
+        "smtpHost": "smtp.office365.example", "smtpProvider": "MICROSOFT_365"}))[
+        "updateCompanyEmailSettings"]
+    assert out["errors"] == []
+    s = out["company"]["emailSettings"]
+    assert (s["smtpProvider"], s["smtpMaxPerMinute"], s["smtpMaxPerDay"],
+            s["smtpMaxConnections"]) == ("MICROSOFT_365", 30, 10_000, 3)
+    s = (await api.gql(tenant, SETTINGS, input={"smtpProvider": "GOOGLE_WORKSPACE",
+                                                "smtpMaxPerMinute": 20}))[
+        "updateCompanyEmailSettings"]["company"]["emailSettings"]
+    assert (s["smtpMaxPerMinute"], s["smtpMaxPerDay"], s["smtpMaxConnections"]) == (
+        20, 2_000, None)
+    s = (await api.gql(tenant, SETTINGS, input={"smtpMaxPerDay": None}))[
+        "updateCompanyEmailSettings"]["company"]["emailSettings"]
+    assert (s["smtpMaxPerMinute"], s["smtpMaxPerDay"]) == (20, None)
+    bad = (await api.gql(tenant, SETTINGS, input={"smtpMaxPerMinute": 0,
+                                                  "smtpMaxConnections": -1}))[
+        "updateCompanyEmailSettings"]
+    assert {tuple(e["field"]) for e in bad["errors"]} == {
+        ("input", "smtpMaxPerMinute"), ("input", "smtpMaxConnections")}

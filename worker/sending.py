@@ -1,0 +1,356 @@
+"""The worker process's side of claiming and recording: one claim token per process, claims
+and SENT writes grouped across connections, the lease heartbeat, ordered publishing.
+
+A connection that is free claims exactly the message it sends next (worker/jobs.py), and
+takes its next message only once the SENT of the previous one is committed, so a crash can
+send again at most one mail per connection (the one between the server's 250 and the write).
+Writes are grouped ("group commit"): while one write runs, the requests that arrive wait and
+go together in the next, at most `sent_write_max` a write; an idle writer writes at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from core.models.enums import MessageStatus
+from core.services import delivery
+from core.settings import get_settings
+from worker.transport import Gate, SendResult, SmtpTarget, Transport
+from worker.transport import Outcome as TransportOutcome
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# A SENT write that fails (the database restarting) is tried again this many times before
+# the message is left to its lease (then sent again, same Message-ID: never lost).
+SENT_WRITE_TRIES = 5
+# How long the publisher gathers committed writes before publishing them together.
+PUBLISH_LINGER_SECONDS = 0.02
+
+
+class GroupWriter(Generic[T, R]):
+    """Runs `write` on the items submitted while the previous write was running, in one
+    call (at most `max_items`); each submitter gets its own item's result."""
+
+    def __init__(self, write: Callable[[list[T]], Awaitable[Sequence[R]]], max_items: int,
+                 name: str, concurrency: int = 2) -> None:
+        self._write = write
+        self._max = max_items
+        self._name = name
+        self._concurrency = concurrency
+        self._pending: list[tuple[T, asyncio.Future[R]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(self, item: T) -> R:
+        fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, fut))
+        if len(self._tasks) < self._concurrency:
+            task = asyncio.create_task(self._run(), name=self._name)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        # The write goes on when the submitter is cancelled (a stopping worker): a mail the
+        # server accepted is still recorded.
+        return await asyncio.shield(fut)
+
+    async def _run(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:self._max], self._pending[self._max:]
+            try:
+                results = await self._write([item for item, _ in batch])
+            except Exception as exc:  # each submitter sees the failure of its write
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for (_, fut), result in zip(batch, results, strict=True):
+                if not fut.done():
+                    fut.set_result(result)
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
+
+
+class Sender:
+    """Per worker process: its claim token, the messages it holds, the grouped writers,
+    the lease heartbeat, the publisher, and whether it is stopping (SIGTERM)."""
+
+    def __init__(self) -> None:
+        s = get_settings()
+        self.token = uuid.uuid4().hex
+        self.held: set[uuid.UUID] = set()
+        self.stopping = asyncio.Event()
+        self._claims: GroupWriter[uuid.UUID, delivery.Outgoing | None] = GroupWriter(
+            self._claim_write, s.sent_write_max, "claim-writer")
+        self._sent: GroupWriter[tuple[uuid.UUID, str], bool] = GroupWriter(
+            self._sent_write, s.sent_write_max, "sent-writer")
+        self._to_publish: asyncio.Queue[tuple[list[delivery.Transition],
+                                              list[delivery.Outgoing]]] = asyncio.Queue()
+        self._sent_rows: dict[uuid.UUID, delivery.Outgoing] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._heartbeat(), name="lease-heartbeat"),
+                       asyncio.create_task(self._publisher(), name="publisher")]
+
+    async def close(self) -> None:
+        """Finish the writes and publishing under way, then stop the heartbeat."""
+        await self._claims.drain()
+        await self._sent.drain()
+        await self._to_publish.join()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks = []
+
+    # --- claims ---------------------------------------------------------------------
+
+    async def claim(self, message_id: uuid.UUID) -> delivery.Outgoing | None:
+        """Claim one message to send right now (None: taken, done or not due)."""
+        if message_id in self.held:
+            return None
+        self.held.add(message_id)  # two tasks of this process never claim the same one
+        try:
+            claimed = await self._claims.submit(message_id)
+        except BaseException:
+            self.held.discard(message_id)
+            raise
+        if claimed is None:
+            self.held.discard(message_id)
+        return claimed
+
+    async def _claim_write(self, ids: list[uuid.UUID]) -> list[delivery.Outgoing | None]:
+        _, claimed, transitions = await delivery.claim_many(ids, self.token, publish=False)
+        self._to_publish.put_nowait((transitions, []))
+        by_id = {m.id: m for m in claimed}
+        return [by_id.get(i) for i in ids]
+
+    # --- SENT -------------------------------------------------------------------------
+
+    async def record_sent(self, msg: delivery.Outgoing, detail: str) -> bool:
+        """SENDING → SENT right after the server's 250; returns once committed (False:
+        another worker had taken the message over)."""
+        self._sent_rows[msg.id] = msg
+        try:
+            return await self._sent.submit((msg.id, detail))
+        finally:
+            self._sent_rows.pop(msg.id, None)
+            self.held.discard(msg.id)
+
+    async def _sent_write(self, items: list[tuple[uuid.UUID, str]]) -> list[bool]:
+        for attempt in range(1, SENT_WRITE_TRIES + 1):
+            try:
+                transitions = await delivery.mark_sent_many(self.token, items, publish=False)
+                break
+            except Exception:
+                if attempt == SENT_WRITE_TRIES:
+                    log.exception("could not record %d mails as SENT; their leases will run "
+                                  "out and they will be sent again", len(items))
+                    raise
+                await asyncio.sleep(0.2 * 2 ** attempt)
+        done = {t.message_id for t in transitions}
+        rows = [self._sent_rows[i] for i, _ in items if i in done and i in self._sent_rows]
+        self._to_publish.put_nowait((transitions, rows))
+        return [i in done for i, _ in items]
+
+    def release(self, message_id: uuid.UUID) -> None:
+        """The message's outcome was recorded another way (failure, release on stop)."""
+        self.held.discard(message_id)
+
+    # --- background -----------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        """Renew the lease of every message this process holds, while it lives."""
+        every = get_settings().lease_renew_every
+        while True:
+            await asyncio.sleep(every)
+            if not self.held:
+                continue
+            try:
+                await delivery.renew_leases(self.token, list(self.held))
+            except Exception:
+                log.warning("could not renew %d leases", len(self.held), exc_info=True)
+
+    async def _publisher(self) -> None:
+        """Publish committed transitions in commit order, off the send path, several
+        writes at a time; then what waits on SENT (anonymisation after a rejection)."""
+        from worker.jobs import after_sent
+
+        while True:
+            items = [await self._to_publish.get()]
+            # A short wait gathers the writes of a busy moment into one round of publishing.
+            await asyncio.sleep(PUBLISH_LINGER_SECONDS)
+            while not self._to_publish.empty():
+                items.append(self._to_publish.get_nowait())
+            try:
+                await delivery.publish_transitions([t for ts, _ in items for t in ts])
+                sent = [m for _, rows in items for m in rows]
+                if sent:
+                    await after_sent(sent)
+            except Exception:
+                log.exception("publishing %d writes failed", len(items))
+            finally:
+                for _ in items:
+                    self._to_publish.task_done()
+
+
+# What a lane answers for a message: its status afterwards and, when QUEUED, the time of
+# its next attempt; NOT_HANDLED when the worker stopped before claiming it.
+Outcome = tuple[MessageStatus | None, datetime | None]
+NOT_HANDLED: Outcome = (None, None)
+
+
+@dataclass
+class Work:
+    message_id: uuid.UUID
+    send: Callable[[delivery.Outgoing, Gate], Awaitable[SendResult]]
+    failed: Callable[[delivery.Outgoing, SendResult], Awaitable[Outcome]]
+    done: asyncio.Future[Outcome] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future())
+    handled: bool = False
+
+    def finish(self, outcome: Outcome) -> None:
+        self.handled = True
+        if not self.done.done():
+            self.done.set_result(outcome)
+
+
+class Outbox:
+    """Per worker process and SMTP server: the messages due to go there, in the order the
+    jobs handed them in, and one lane per connection the server may have.
+
+    A lane is where "a connection to server X is free → claim the next message for X"
+    happens (`_lane`): it claims the message it sends next while its current one is on the
+    wire (so a lane holds at most one mail on the wire and one claimed next), and makes its
+    next mail wait before DATA until the previous one's SENT is written.
+    """
+
+    def __init__(self, sender: Sender, transport: Transport) -> None:
+        self.sender = sender
+        self.transport = transport
+        self.queues: dict[SmtpTarget, deque[Work]] = {}
+        self.lanes: dict[SmtpTarget, set[asyncio.Task[None]]] = {}
+
+    def submit(self, target: SmtpTarget, work: Work) -> asyncio.Future[Outcome]:
+        if self.sender.stopping.is_set():
+            work.finish(NOT_HANDLED)
+            return work.done
+        self.queues.setdefault(target, deque()).append(work)
+        lanes = self.lanes.setdefault(target, set())
+        want = min(get_settings().smtp_connections_per_server, len(self.queues[target]))
+        while len(lanes) < want:
+            task = asyncio.create_task(self._lane(target), name=f"lane {target.describe()}")
+            lanes.add(task)
+            task.add_done_callback(lanes.discard)
+        return work.done
+
+    def _next(self, target: SmtpTarget) -> Work | None:
+        queue = self.queues.get(target)
+        while queue and not self.sender.stopping.is_set():
+            work = queue.popleft()
+            if not work.done.done():
+                return work
+        return None
+
+    async def _claim(self, work: Work | None) -> delivery.Outgoing | None:
+        if work is None:
+            return None
+        return await self.sender.claim(work.message_id)
+
+    async def _lane(self, target: SmtpTarget) -> None:
+        previous: asyncio.Task[None] | None = None
+
+        async def previous_written() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])
+
+        me = asyncio.current_task()
+        async with self.transport.slot(target):
+            work = self._next(target)
+            claiming = asyncio.ensure_future(self._claim(work))
+            try:
+                while work is not None:
+                    msg = await claiming
+                    # A connection to `target` is free (or about to be, with this mail):
+                    # claim the message it sends next.
+                    upcoming = self._next(target)
+                    claiming = asyncio.ensure_future(self._claim(upcoming))
+                    if msg is None:
+                        work.finish((None, None))  # sent, taken or changed meanwhile
+                    else:
+                        previous = await self._send(work, msg, previous_written, previous)
+                    if upcoming is None:  # one may have come while this one was sent
+                        upcoming = self._next(target)
+                        claiming = asyncio.ensure_future(self._claim(upcoming))
+                    work = upcoming
+                # No await since the queue was found empty: a message submitted from now
+                # on sees this lane gone and starts another.
+                self.lanes[target].discard(me)  # type: ignore[arg-type]
+            finally:
+                if not claiming.done():
+                    claiming.cancel()
+                with contextlib.suppress(BaseException):
+                    leftover = await claiming
+                    if leftover is not None:  # stopped between claim and send
+                        await delivery.release_claims([leftover.id], reason=RELEASED)
+                        self.sender.release(leftover.id)
+                await previous_written()
+
+    async def _send(self, work: Work, msg: delivery.Outgoing, gate: Callable[[], Awaitable[None]],
+                    previous: asyncio.Task[None] | None) -> asyncio.Task[None] | None:
+        try:
+            result = await work.send(msg, gate)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(delivery.release_claims([msg.id], reason=RELEASED))
+            self.sender.release(msg.id)
+            work.finish(NOT_HANDLED)
+            raise
+        except Exception as exc:  # a bug building the mail: not sent, try again later
+            log.exception("sending message %s failed", msg.id)
+            result = SendResult(TransportOutcome.TEMPORARY, f"the worker failed: {exc!r}")
+        log.info("message %s: %s", result.outcome.value, result.detail,
+                 extra={"message_id": str(msg.id)})
+        if result.outcome == TransportOutcome.SENT:
+            async def record() -> None:
+                try:
+                    won = await self.sender.record_sent(msg, result.detail)
+                except Exception:
+                    work.finish((MessageStatus.SENDING, None))  # its lease will run out
+                    return
+                work.finish((MessageStatus.SENT if won else None, None))
+            return asyncio.create_task(record())
+        try:
+            work.finish(await work.failed(msg, result))
+        finally:
+            self.sender.release(msg.id)
+        return previous
+
+    def stop(self) -> None:
+        """Take no more messages (SIGTERM): those waiting go back to their jobs unhandled,
+        the lanes finish the mails they hold."""
+        self.sender.stopping.set()
+        for queue in self.queues.values():
+            while queue:
+                queue.popleft().finish(NOT_HANDLED)
+
+    async def close(self) -> None:
+        self.stop()
+        lanes = [t for ts in self.lanes.values() for t in ts]
+        if lanes:
+            await asyncio.wait(lanes)
+
+
+RELEASED = "worker stopped before sending it; queued again"
