@@ -34,8 +34,9 @@ R = TypeVar("R")
 # A SENT write that fails (the database restarting) is tried again this many times before
 # the message is left to its lease (then sent again, same Message-ID: never lost).
 SENT_WRITE_TRIES = 5
-# How long the publisher gathers committed writes before publishing them together.
-PUBLISH_LINGER_SECONDS = 0.02
+# How long the publisher gathers committed writes before publishing them together
+# (subscribers see a bulk operation move ten times a second at most).
+PUBLISH_LINGER_SECONDS = 0.1
 
 
 class GroupWriter(Generic[T, R]):
@@ -107,7 +108,14 @@ class Sender:
         """Finish the writes and publishing under way, then stop the heartbeat."""
         await self._claims.drain()
         await self._sent.drain()
-        await self._to_publish.join()
+        if self._tasks:
+            await self._to_publish.join()
+        else:  # never started: publish what its writes left here
+            items = []
+            while not self._to_publish.empty():
+                items.append(self._to_publish.get_nowait())
+                self._to_publish.task_done()
+            await delivery.publish_transitions([t for ts, _ in items for t in ts])
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -209,7 +217,7 @@ class Sender:
 # What a lane answers for a message: its status afterwards and, when QUEUED, the time of
 # its next attempt; NOT_HANDLED when the worker stopped before claiming it.
 Outcome = tuple[MessageStatus | None, datetime | None]
-NOT_HANDLED: Outcome = (None, None)
+NOT_HANDLED: Outcome = tuple([None, None])  # type: ignore[assignment]  # compared by identity
 
 
 @dataclass
@@ -219,10 +227,8 @@ class Work:
     failed: Callable[[delivery.Outgoing, SendResult], Awaitable[Outcome]]
     done: asyncio.Future[Outcome] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
-    handled: bool = False
 
     def finish(self, outcome: Outcome) -> None:
-        self.handled = True
         if not self.done.done():
             self.done.set_result(outcome)
 
@@ -277,12 +283,19 @@ class Outbox:
                 await asyncio.wait([previous])
 
         me = asyncio.current_task()
+        work: Work | None = None
+        upcoming: Work | None = None
         async with self.transport.slot(target):
             work = self._next(target)
             claiming = asyncio.ensure_future(self._claim(work))
             try:
                 while work is not None:
-                    msg = await claiming
+                    try:
+                        msg = await claiming
+                    except Exception:
+                        log.exception("claiming message %s failed", work.message_id)
+                        msg = None
+                        work.finish(NOT_HANDLED)  # its job puts it back in the queue
                     # A connection to `target` is free (or about to be, with this mail):
                     # claim the message it sends next.
                     upcoming = self._next(target)
@@ -290,11 +303,15 @@ class Outbox:
                     if msg is None:
                         work.finish((None, None))  # sent, taken or changed meanwhile
                     else:
-                        previous = await self._send(work, msg, previous_written, previous)
+                        try:
+                            previous = await self._send(work, msg, previous_written, previous)
+                        except Exception:  # recording a failure failed: the lease runs out
+                            log.exception("message %s: recording its outcome failed", msg.id)
+                            work.finish((MessageStatus.SENDING, None))
                     if upcoming is None:  # one may have come while this one was sent
                         upcoming = self._next(target)
                         claiming = asyncio.ensure_future(self._claim(upcoming))
-                    work = upcoming
+                    work, upcoming = upcoming, None
                 # No await since the queue was found empty: a message submitted from now
                 # on sees this lane gone and starts another.
                 self.lanes[target].discard(me)  # type: ignore[arg-type]
@@ -306,6 +323,9 @@ class Outbox:
                     if leftover is not None:  # stopped between claim and send
                         await delivery.release_claims([leftover.id], reason=RELEASED)
                         self.sender.release(leftover.id)
+                for w in (work, upcoming):
+                    if w is not None:
+                        w.finish(NOT_HANDLED)
                 await previous_written()
 
     async def _send(self, work: Work, msg: delivery.Outgoing, gate: Callable[[], Awaitable[None]],

@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 
 import aiosmtplib
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 from aiosmtplib.typing import SMTPStatus
 
 from core.mail.addresses import is_plain_address
@@ -167,9 +168,10 @@ async def _transaction(client: aiosmtplib.SMTP, sender: str, recipients: Sequenc
                                                                recipient))
         if len(refused) == len(recipients):
             raise aiosmtplib.SMTPRecipientsRefused(refused)
-        if before_data is not None:
-            await before_data()  # the server cannot accept this mail before it returns
-        await client.data(data)
+        if before_data is None:
+            await client.data(data)
+        else:
+            await _data_after(client, data, before_data)
     except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
         with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
             await client.rset()
@@ -183,6 +185,33 @@ class ConnectionsBusy(Exception):
 
 def _lease_seconds() -> float:
     return max(60.0, 3 * get_settings().smtp_timeout_seconds)
+
+
+async def _data_after(client: aiosmtplib.SMTP, data: bytes, gate: Callable[[], Awaitable[None]]
+                      ) -> None:
+    """aiosmtplib's DATA (its protocol's execute_data_command), with `gate` awaited between
+    the server's 354 and the content: the server cannot accept the mail before the gate
+    opens, and the wait overlaps the DATA round trip."""
+    protocol = client.protocol
+    if protocol is None or protocol._command_lock is None:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    message = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(data)) + b".\r\n"
+    try:
+        async with protocol._command_lock:
+            protocol._response_pending = True
+            protocol.write(b"DATA\r\n")
+            start = await protocol.read_response(timeout=client.timeout)
+            if start.code != SMTPStatus.start_input:
+                raise aiosmtplib.SMTPDataError(start.code, start.message)
+            await gate()
+            protocol._response_pending = True
+            protocol.write(message)
+            response = await protocol.read_response(timeout=client.timeout)
+            if response.code != SMTPStatus.completed:
+                raise aiosmtplib.SMTPDataError(response.code, response.message)
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
+        client.close()
+        raise
 
 
 class _Pool:

@@ -1,0 +1,76 @@
+"""Leases under the worker's heartbeat: a living worker keeps its claims, a dead one's are
+taken over, and the SENT write of a worker that lost its claim changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from core.models import Candidate, Message, MessageEvent
+from core.models.enums import MessageStatus as S
+from core.services import delivery, messaging
+from core.settings import reset_settings
+from worker.sending import Sender
+
+
+async def _queued(tenant, n: int = 1) -> list[Message]:
+    cand = await Candidate.create(company_id=tenant.company.id, first_name="Nina",
+                                  last_name="V", email="nina@example.org")
+    return [await messaging.send_message(employee=tenant.employee, candidate_id=cand.id,
+                                         subject=f"M{i}", body="Text") for i in range(n)]
+
+
+async def test_a_living_worker_keeps_its_claims_past_the_lease(tenant, monkeypatch):
+    monkeypatch.setenv("RECRUITMAIL_LEASE_SECONDS", "2")
+    reset_settings()
+    [msg] = await _queued(tenant)
+    sender = Sender()
+    sender.start()
+    try:
+        claimed = await sender.claim(msg.id)
+        assert claimed is not None and claimed.rfc_message_id == msg.rfc_message_id
+        await asyncio.sleep(3.5)  # longer than the lease: the heartbeat renewed it
+        await msg.refresh_from_db()
+        assert msg.status == S.SENDING and msg.lease_until > delivery.now()
+        _, other, _ = await delivery.claim_many([msg.id])  # another worker
+        assert other == []
+        assert await sender.record_sent(claimed, "accepted by test") is True
+    finally:
+        await sender.close()
+    await msg.refresh_from_db()
+    assert msg.status == S.SENT and msg.attempts == 1 and not sender.held
+
+
+async def test_a_dead_workers_claim_is_taken_over_and_its_late_write_changes_nothing(tenant):
+    [msg] = await _queued(tenant)
+    dead = Sender()  # no heartbeat: the process is gone
+    claimed = await dead.claim(msg.id)
+    assert claimed is not None
+    _, before, _ = await delivery.claim_many([msg.id])
+    assert before == []  # the lease still runs
+    await Message.filter(id=msg.id).update(lease_until=delivery.now() - timedelta(seconds=1))
+    taker = Sender()
+    again = await taker.claim(msg.id)
+    assert again is not None and again.rfc_message_id == claimed.rfc_message_id
+    # The dead worker's SENT (a write that was in flight) is refused: the claim is gone.
+    assert await dead.record_sent(claimed, "accepted late") is False
+    await msg.refresh_from_db()
+    assert msg.status == S.SENDING and msg.attempts == 2
+    assert await taker.record_sent(again, "accepted by test") is True
+    await msg.refresh_from_db()
+    assert msg.status == S.SENT
+    events = await MessageEvent.filter(message_id=msg.id).order_by("id").values_list(
+        "status", "detail")
+    assert [s for s, _ in events] == [S.QUEUED, S.SENDING, S.SENDING, S.SENT]
+    assert "lease expired" in (events[2][1] or "")
+    await dead.close()
+    await taker.close()
+
+
+async def test_one_process_never_claims_a_message_twice(tenant):
+    msgs = await _queued(tenant, 3)
+    sender = Sender()
+    results = await asyncio.gather(*(sender.claim(m.id) for m in [*msgs, *msgs]))
+    assert sum(r is not None for r in results) == 3
+    assert sender.held == {m.id for m in msgs}
+    await sender.close()
