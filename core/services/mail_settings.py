@@ -93,22 +93,6 @@ async def owner_for_application(company: Company,
     return MailOwner(company, await Subsidiary.get_or_none(id=sub_id, company_id=company.id))
 
 
-async def subsidiaries_by_position(
-    company_id: uuid.UUID, position_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, Subsidiary]:
-    """Position id -> its subsidiary, for the given positions that have one."""
-    ids = list(set(position_ids))
-    if not ids:
-        return {}
-    pairs = await Position.filter(company_id=company_id, id__in=ids,
-                                  subsidiary_id__isnull=False).values_list("id", "subsidiary_id")
-    if not pairs:
-        return {}
-    subs = {s.id: s for s in await Subsidiary.filter(
-        company_id=company_id, id__in=list({s for _, s in pairs}))}
-    return {pid: subs[sid] for pid, sid in pairs if sid in subs}
-
-
 async def subsidiaries_by_id(ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, Subsidiary]:
     wanted = [i for i in set(ids) if i is not None]
     if not wanted:
