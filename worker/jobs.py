@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -99,17 +98,6 @@ async def _send(ctx: dict[str, Any], msg: Message | delivery.Outgoing, server: M
     result = await transport.send(target, envelope, primary=msg.to_addrs, in_slot=in_slot,
                                   before_data=before_data)
     return await paced.after_send(server, target, result)
-
-
-async def _release_on_stop(message_ids: list[uuid.UUID]) -> None:
-    """The worker is being stopped mid-send: put the claimed messages back in the queue
-    (a mail the server took just before the stop may then go twice, same Message-ID)."""
-    try:
-        await asyncio.shield(delivery.release_claims(
-            message_ids, reason="worker stopped before the server answered; queued again"))
-    except Exception:
-        log.exception("could not release %d claimed messages; their lease will expire",
-                      len(message_ids))
 
 
 async def _record_failure(msg: Message | delivery.Outgoing,

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 # The same failure of a server is written to its company at most this often per process.
 LAST_ERROR_EVERY_SECONDS = 30.0
+# Mails a throttling server refused come back after its pause at least this far apart.
+THROTTLED_SPREAD_SECONDS = 0.2
 _last_written: dict[str, tuple[str, float]] = {}
 
 
@@ -62,8 +64,9 @@ async def hold_back(company: MailSettings, target: SmtpTarget, message_id: uuid.
         if time.monotonic() + wait > deadline:
             break
         await asyncio.sleep(wait)
-    at = await pacing.plan(target.owner, limits, wait)
     paused = await pacing.pause_until(target.owner) > time.time()
+    at = await pacing.plan(target.owner, limits, wait,
+                           spread=THROTTLED_SPREAD_SECONDS if paused else 0.0)
     why = ("the mail server asked to slow down" if paused
            else "held back by the mail server's limits")
     if not await delivery.hold_queued(message_id, at, detail=f"{why}; expected at {_when(at)}"):
@@ -91,7 +94,9 @@ async def after_send(company: MailSettings, target: SmtpTarget, result: SendResu
     if result.outcome != Outcome.THROTTLED:
         return result
     await pacing.slow_down(target.owner, result.pause_seconds)
-    at = await pacing.plan(target.owner, pacing.limits_of(company), 0.0)
+    # Back after the pause one by one (a fifth of a second apart at least), not all at once.
+    at = await pacing.plan(target.owner, pacing.limits_of(company), 0.0,
+                           spread=THROTTLED_SPREAD_SECONDS)
     return replace(result, retry_at=at)
 
 

@@ -240,7 +240,8 @@ class Outbox:
     A lane is where "a connection to server X is free → claim the next message for X"
     happens (`_lane`): it claims the message it sends next while its current one is on the
     wire (so a lane holds at most one mail on the wire and one claimed next), and makes its
-    next mail wait before DATA until the previous one's SENT is written.
+    next mail wait, after the server's 354 and before the content, until the previous one's
+    SENT is written.
     """
 
     def __init__(self, sender: Sender, transport: Transport) -> None:

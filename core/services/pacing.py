@@ -314,12 +314,13 @@ return tostring(at)
 """
 
 
-async def plan(owner: str, limits: Limits, wait: float) -> datetime:
+async def plan(owner: str, limits: Limits, wait: float, *, spread: float = 0.0) -> datetime:
     """A time for a mail held back by the limits (Message.expectedSendAt): not before
     `wait` seconds from now, after the pause, and one interval after the mail planned
-    before it (so held-back mails come back spread out, in order). `acquire` decides."""
+    before it (so held-back mails come back spread out, in order; `spread` is the least
+    interval, for a server without a per-minute limit). `acquire` decides."""
     now = time.time()
-    interval = windows()[0] / limits.per_minute if limits.per_minute else 0.0
+    interval = max(windows()[0] / limits.per_minute if limits.per_minute else 0.0, spread)
     at = await _eval(_PLAN, [_k(owner, "plan"), _k(owner, "tat"), _k(owner, "pause")],
                      now, interval, now + max(0.0, wait))
     return datetime.fromtimestamp(float(at), UTC)
@@ -370,6 +371,6 @@ async def give_back_connection(owner: str, holder: str) -> None:
 
 
 async def forget(owner: str) -> None:
-    """The server's settings changed: its pause and its connection count start over
+    """The server's settings changed: its pause, throttling streak and plan start over
     (the counts of what was sent stay: the same mailbox may still be behind it)."""
     await get_redis().delete(_k(owner, "pause"), _k(owner, "streak"), _k(owner, "plan"))

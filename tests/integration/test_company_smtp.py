@@ -316,7 +316,8 @@ async def test_only_an_admin_tests_the_server(api, tenant):
 
 
 @pytest.mark.parametrize("host", ["169.254.169.254", "10.0.0.1", "127.0.0.1", "localhost",
-                                  "::1", "0.0.0.0", "192.168.1.10", "[::ffff:127.0.0.1]"])
+                                  "::1", "0.0.0.0", "192.168.1.10", "[::ffff:127.0.0.1]",
+                                  "2130706433", "127.1", "0x7f000001"])
 async def test_our_own_network_is_refused(api, tenant, host):
     out = (await api.gql(tenant, SETTINGS, input={"smtpHost": host, "smtpPort": 587}))[
         "updateCompanyEmailSettings"]
