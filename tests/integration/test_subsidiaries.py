@@ -618,3 +618,39 @@ async def test_test_smtp_and_last_error_of_a_subsidiary_server(api, tenant, serv
     await api.gql(tenant, UPDATE, id=nl_id, input={"smtpPassword": "Nl pass 7§"})
     shown = await api.gql(tenant, SETTINGS_OF)
     assert all(s["emailSettings"]["lastError"] is None for s in shown["subsidiaries"])
+
+
+async def test_each_server_counts_only_its_own_mails_when_redis_lost_them(tenant):
+    """A day's quota is rebuilt from the database per server: the subsidiary's own sends
+    count for its server, and not for the company's (and the other way round)."""
+    from datetime import UTC, datetime
+
+    from core.models import Company
+    from core.services import pacing
+
+    company = await Company.get(id=tenant.company.id)
+    company.smtp_host, company.smtp_max_per_day = "mx.acme.example", 2
+    await company.save()
+    own = await Subsidiary.create(company_id=company.id, name="Acme NL",
+                                  smtp_host="mx.acme.nl", smtp_max_per_day=2)
+    bare = await Subsidiary.create(company_id=company.id, name="Acme BE")  # company's server
+    cand = await Candidate.create(company_id=company.id, first_name="A", email="a@example.org")
+
+    async def sent(subsidiary: Subsidiary | None, n: int) -> None:
+        for _ in range(n):
+            await Message.create(company_id=company.id, candidate_id=cand.id, kind="BULK",
+                                 status="SENT", from_name="A", from_address="a@acme.example",
+                                 to_addrs=["a@example.org"], subject="s", body="b",
+                                 rfc_message_id=f"{uuid.uuid4().hex}@x",
+                                 subsidiary_id=subsidiary.id if subsidiary else None,
+                                 sent_at=datetime.now(UTC))
+
+    await sent(own, 2)   # the NL server's day is full
+    await sent(bare, 1)  # through the company's server
+    # The NL server waits; the company's server (1 of 2 used) takes one more, then waits.
+    assert await pacing.acquire(pacing.owner_key(own), company.id,
+                                pacing.limits_of(own)) > 3600
+    assert await pacing.acquire(pacing.owner_key(company), company.id,
+                                pacing.limits_of(company)) == 0
+    assert await pacing.acquire(pacing.owner_key(company), company.id,
+                                pacing.limits_of(company)) > 3600
