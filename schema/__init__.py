@@ -26,9 +26,10 @@ from schema.metrics import GraphQLMetrics
 from schema.node import NodeQuery
 from schema.outbox import OutboxQuery
 from schema.subscriptions import Subscription
+from schema.subsidiaries import SubsidiaryMutation, SubsidiaryQuery
 from schema.templates import PreviewQuery, TemplateMutation, TemplateQuery
 from schema.types.candidates import Application, Candidate, RejectionReason
-from schema.types.company import Company, Employee, Position
+from schema.types.company import Company, Employee, Position, Subsidiary
 from schema.types.documents import Document
 from schema.types.interviews import Interview
 from schema.types.messages import BulkOperation, Message
@@ -36,11 +37,11 @@ from schema.types.templates import EmailTemplate
 
 QUERIES: tuple[type, ...] = (
     NodeQuery, CompanyQuery, CandidateQuery, InterviewQuery, MessageQuery, TemplateQuery,
-    PreviewQuery, OutboxQuery,
+    PreviewQuery, OutboxQuery, SubsidiaryQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CandidateMutation, CompanyMutation, InterviewMutation, TemplateMutation, DocumentMutation,
-    MessageMutation,
+    MessageMutation, SubsidiaryMutation,
 )
 
 Query = merge_types("Query", QUERIES)
@@ -49,7 +50,7 @@ Mutation = merge_types("Mutation", MUTATIONS)
 # Every Node type, so `node(id:)` can return any of them.
 NODE_TYPES: list[type] = [
     Company, Employee, Position, Candidate, Application, RejectionReason, Interview,
-    Document, EmailTemplate, Message, BulkOperation,
+    Document, EmailTemplate, Message, BulkOperation, Subsidiary,
 ]
 
 # Order matters little; guards such as depth/alias limits go here too.

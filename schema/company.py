@@ -3,7 +3,7 @@
 import copy
 import re
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry import UNSET
@@ -12,13 +12,16 @@ from core import models
 from core.errors import ErrorCode, FieldError
 from core.mail.addresses import normalize_address
 from core.mail.smtp_connect import target_for
+from core.models.companies import MailSettings
 from core.models.enums import SmtpProvider as CoreSmtpProvider
 from core.security import encrypt_secret
 from core.services import pacing, smtp_check, smtp_guard
+from core.services.mail_settings import load_subsidiary
 from core.settings import get_settings
 from schema.context import Info
 from schema.enums import SenderNameMode, SmtpProvider, SmtpSecurity
-from schema.errors import UserError, field_error, user_errors
+from schema.errors import UserError, field_error, not_found, user_errors
+from schema.relay import uuid_of
 from schema.types.candidates import RejectionReason
 from schema.types.company import Company, Employee, Position
 
@@ -69,6 +72,9 @@ class CompanyPayload:
 @strawberry.input
 class CreatePositionInput:
     title: str
+    subsidiary_id: strawberry.ID | None = strawberry.field(default=None, description=(
+        "The subsidiary the position belongs to: mails about its applications go out under "
+        "it. Null: the company's."))
 
 
 @strawberry.input
@@ -217,15 +223,18 @@ SERVER_FIELDS = ("smtp_host", "smtp_port", "smtp_security", "smtp_username",
                  "smtp_password_encrypted")
 
 
-def _merged(company: models.Company, changes: dict[str, Any]) -> models.Company:
-    """The company as it would be with `changes` (not saved)."""
+S = TypeVar("S", bound=MailSettings)
+
+
+def _merged(company: S, changes: dict[str, Any]) -> S:
+    """The company (or subsidiary) as it would be with `changes` (not saved)."""
     row = copy.copy(company)
     for k, v in changes.items():
         setattr(row, k, v)
     return row
 
 
-async def _guard_errors(merged: models.Company) -> list[FieldError]:
+async def _guard_errors(merged: MailSettings) -> list[FieldError]:
     """The network guard on the server the settings point to (unresolvable names pass:
     they are checked again before every connection)."""
     if not merged.smtp_host:
@@ -240,14 +249,41 @@ async def _guard_errors(merged: models.Company) -> list[FieldError]:
     return []
 
 
+async def save_email_settings(owner: MailSettings, changes: dict[str, Any]) -> list[FieldError]:
+    """Store checked changes of the email settings of a company or a subsidiary (one path
+    for both): a changed server is checked by the network guard first, its last error is
+    cleared and its pacing starts afresh. Errors mean nothing was written. The caller
+    catches IntegrityError for its own columns (a subsidiary's name)."""
+    server_changed = any(k in changes and changes[k] != getattr(owner, k)
+                         for k in SERVER_FIELDS)
+    if server_changed:
+        errors = await _guard_errors(_merged(owner, changes))
+        if errors:
+            return errors
+        changes = {**changes, "smtp_last_error": None, "smtp_last_error_at": None}
+    if changes:
+        await type(owner).filter(id=owner.pk).update(**changes)
+        await owner.refresh_from_db()
+    if server_changed:
+        await pacing.forget(pacing.owner_key(owner))
+    return []
+
+
 @strawberry.type
 class CompanyMutation:
     @strawberry.mutation
     async def create_position(self, info: Info, input: CreatePositionInput) -> PositionPayload:
         title, errors = one_line(input.title, MAX_TITLE, "A title", "input", "title")
+        subsidiary = None
+        if input.subsidiary_id is not None:
+            subsidiary = await load_subsidiary(info.context.company_id,
+                                               uuid_of(input.subsidiary_id, "Subsidiary"))
+            if subsidiary is None:
+                errors.append(not_found("subsidiary", "input", "subsidiaryId"))
         if errors:
             return PositionPayload(errors=user_errors(errors))
-        row = await models.Position.create(company_id=info.context.company_id, title=title)
+        row = await models.Position.create(company_id=info.context.company_id, title=title,
+                                           subsidiary_id=subsidiary.id if subsidiary else None)
         return PositionPayload(position=Position.from_row(row))
 
     @strawberry.mutation
@@ -279,42 +315,43 @@ class CompanyMutation:
         info.context.require_admin("change the email settings")
         changes, errors = _settings_changes(input)
         company = info.context.tenant
-        server_changed = any(k in changes and changes[k] != getattr(company, k)
-                             for k in SERVER_FIELDS)
-        if not errors and server_changed:
-            errors = await _guard_errors(_merged(company, changes))
+        if not errors:
+            errors = await save_email_settings(company, changes)
         if errors:
             return CompanyPayload(errors=user_errors(errors))
-        if server_changed:
-            changes.update(smtp_last_error=None, smtp_last_error_at=None)
-        if changes:
-            await models.Company.filter(id=company.id).update(**changes)
-            await company.refresh_from_db()
-        if server_changed:
-            await pacing.forget(pacing.owner_key(company))
         return CompanyPayload(company=Company.from_row(company))
 
     @strawberry.mutation(description=(
         "Try the company's mail server, with the given settings over the stored ones: "
         "connect, TLS, login and MAIL FROM the recruiting address; no mail is sent. "
-        "Admins only."))
+        "With subsidiaryId, the subsidiary's server and address the same way. Admins only."))
     async def test_company_smtp(
-        self, info: Info, input: CompanyEmailSettingsInput | None = None
+        self, info: Info, input: CompanyEmailSettingsInput | None = None,
+        subsidiary_id: strawberry.ID | None = None,
     ) -> SmtpTestPayload:
         info.context.require_admin("test the email settings")
+        company = info.context.tenant
+        subsidiary = None
+        if subsidiary_id is not None:
+            subsidiary = await load_subsidiary(company.id, uuid_of(subsidiary_id, "Subsidiary"))
+            if subsidiary is None:
+                return SmtpTestPayload(ok=False, errors=user_errors([
+                    not_found("subsidiary", "subsidiaryId")]))
         changes, errors = _settings_changes(input) if input is not None else ({}, [])
         if errors:
             return SmtpTestPayload(ok=False, errors=user_errors(errors))
-        merged = _merged(info.context.tenant, changes)
+        merged: MailSettings = _merged(subsidiary or company, changes)
         if not merged.smtp_host:
             return SmtpTestPayload(ok=False, errors=user_errors([field_error(
                 ErrorCode.INVALID_INPUT,
-                "No SMTP server is set: the company sends through the platform.",
-                "input", "smtpHost")]))
+                "No SMTP server is set: the subsidiary sends through the company's server."
+                if subsidiary else "No SMTP server is set: the company sends through the "
+                "platform.", "input", "smtpHost")]))
         errors = await _guard_errors(merged)
         if errors:
             return SmtpTestPayload(ok=False, errors=user_errors(errors))
-        sender = merged.recruiting_address or get_settings().default_from_address
+        sender = (merged.recruiting_address or company.recruiting_address
+                  or get_settings().default_from_address)
         steps = await smtp_check.check(target_for(merged), sender)
         return SmtpTestPayload(
             ok=all(st.status != smtp_check.StepStatus.FAILED for st in steps),

@@ -58,6 +58,7 @@ class Loaders:
 
         self.employee = by_id(models.Employee)
         self.position = by_id(models.Position)
+        self.subsidiary = by_id(models.Subsidiary)
         self.candidate = by_id(models.Candidate)
         self.application = by_id(models.Application)
         self.rejection_reason = by_id(models.RejectionReason)

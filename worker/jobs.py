@@ -15,8 +15,9 @@ from core import logs, queue
 from core.blobs import read_blob
 from core.mail.mime import Attachment, build_email
 from core.models import Company, Document, Message
+from core.models.companies import MailSettings
 from core.models.enums import MessageStatus
-from core.services import delivery
+from core.services import delivery, mail_settings
 from worker import paced
 from worker.sending import NOT_HANDLED, Outbox, Work
 from worker.transport import Gate, Outcome, SendResult, Transport, target_for
@@ -79,7 +80,7 @@ async def _attachments_of(message_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[
     return out
 
 
-async def _send(ctx: dict[str, Any], msg: Message | delivery.Outgoing, company: Company,
+async def _send(ctx: dict[str, Any], msg: Message | delivery.Outgoing, server: MailSettings,
                 docs: list[Document], blobs: dict[str, bytes], *,
                 in_slot: bool = False, before_data: Gate = None) -> SendResult:
     """Build the mail of a claimed message and hand it to its SMTP server."""
@@ -93,10 +94,10 @@ async def _send(ctx: dict[str, Any], msg: Message | delivery.Outgoing, company: 
         return SendResult(Outcome.PERMANENT, f"an attachment could not be read: {exc}")
     envelope = build_email(msg, attachments)
     transport: Transport = ctx["transport"]
-    target = target_for(company)
+    target = target_for(server)
     result = await transport.send(target, envelope, primary=msg.to_addrs, in_slot=in_slot,
                                   before_data=before_data)
-    return await paced.after_send(company, target, result)
+    return await paced.after_send(server, target, result)
 
 
 async def _record_failure(msg: Message | delivery.Outgoing,
@@ -156,8 +157,8 @@ async def send_each(ctx: dict[str, Any], ids: list[uuid.UUID]) -> Done:
     at = delivery.now()
     done: Done = {}
     rows = await Message.filter(id__in=ids).values(
-        "id", "company_id", "status", "next_attempt_at", "lease_until", "scheduled_at",
-        "bulk_operation_id")
+        "id", "company_id", "subsidiary_id", "status", "next_attempt_at", "lease_until",
+        "scheduled_at", "bulk_operation_id")
     if any(r["status"] == S.SCHEDULED and r["scheduled_at"] and r["scheduled_at"] <= at
            for r in rows):
         await delivery.release_due_bulk([r["id"] for r in rows if r["bulk_operation_id"]])
@@ -165,8 +166,8 @@ async def send_each(ctx: dict[str, Any], ids: list[uuid.UUID]) -> Done:
             if r["status"] == S.SCHEDULED and r["bulk_operation_id"] is None:
                 await delivery.release_if_due(r["id"])
         rows = await Message.filter(id__in=ids).values(
-            "id", "company_id", "status", "next_attempt_at", "lease_until", "scheduled_at",
-            "bulk_operation_id")
+            "id", "company_id", "subsidiary_id", "status", "next_attempt_at", "lease_until",
+            "scheduled_at", "bulk_operation_id")
     due: list[uuid.UUID] = []
     for r in rows:
         status = S(r["status"])
@@ -180,40 +181,57 @@ async def send_each(ctx: dict[str, Any], ids: list[uuid.UUID]) -> Done:
             done[r["id"]] = (status, None)
     if not due:
         return done
-    company_of = {r["id"]: r["company_id"] for r in rows}
-    companies = {c.id: c for c in await Company.filter(id__in=list(set(company_of.values())))}
-    targets = {cid: target_for(c) for cid, c in companies.items()}
+    # Each message goes through its subsidiary's server or its company's
+    # (core.services.mail_settings); one target, one set of limits per server.
+    due_ids = set(due)
+    server_of = await _servers_of([r for r in rows if r["id"] in due_ids])
+    targets = {s.settings_key: target_for(s) for s in server_of.values()}
     with_docs = await _attachments_of(due)
     blobs: dict[str, bytes] = {}
     started = time.monotonic()
     recipients = await paced.recipient_counts(
-        [mid for mid in due if targets[company_of[mid]].owner])
+        [mid for mid in due if targets[server_of[mid].settings_key].owner])
     order = {mid: k for k, mid in enumerate(ids)}
     due.sort(key=order.__getitem__)
 
-    def sender_for(company: Company, docs: list[Document]) -> Any:
+    def sender_for(server: MailSettings, docs: list[Document]) -> Any:
         async def send(msg: delivery.Outgoing, before_data: Gate) -> SendResult:
-            return await _send(ctx, msg, company, docs, blobs, in_slot=True,
+            return await _send(ctx, msg, server, docs, blobs, in_slot=True,
                                before_data=before_data)
         return send
 
     waiting = {}
     for mid in due:
-        company = companies[company_of[mid]]
+        server = server_of[mid]
+        target = targets[server.settings_key]
         # A company server's limits: the message goes now (counted), after a short wait
         # here, or stays QUEUED with expectedSendAt (core.services.pacing).
-        held = await paced.hold_back(company, targets[company.id], mid, recipients.get(mid, 1),
+        held = await paced.hold_back(server, target, mid, recipients.get(mid, 1),
                                      started=started)
         if held is not None:
             done[mid] = (S.QUEUED, held)
             continue
-        work = Work(mid, sender_for(company, with_docs.get(mid, [])), _failed)
-        waiting[mid] = outbox.submit(targets[company.id], work)
+        work = Work(mid, sender_for(server, with_docs.get(mid, [])), _failed)
+        waiting[mid] = outbox.submit(target, work)
     for mid, fut in waiting.items():
         outcome = await fut
         if outcome is not NOT_HANDLED:
             done[mid] = outcome
     return done
+
+
+async def _servers_of(rows: list[dict[str, Any]]) -> dict[uuid.UUID, MailSettings]:
+    """Message id -> whose SMTP settings it is sent with (its subsidiary's or company's)."""
+    companies = {c.id: c for c in await Company.filter(
+        id__in=list({r["company_id"] for r in rows}))}
+    subsidiaries = await mail_settings.subsidiaries_by_id(r["subsidiary_id"] for r in rows)
+    out: dict[uuid.UUID, MailSettings] = {}
+    for r in rows:
+        company = companies[r["company_id"]]
+        sub = subsidiaries.get(r["subsidiary_id"]) if r["subsidiary_id"] else None
+        out[r["id"]] = mail_settings.server_owner(
+            company, sub if sub is not None and sub.company_id == company.id else None)
+    return out
 
 
 async def _failed(msg: delivery.Outgoing, result: SendResult) -> tuple[MessageStatus | None, Any]:

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from core.models import Company, Message
+from core.models import Message
+from core.models.companies import MailSettings
 from core.services import delivery, pacing
 from core.settings import get_settings
 from worker.transport import Outcome, SendResult, SmtpTarget
@@ -42,7 +43,7 @@ def _when(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="seconds")
 
 
-async def hold_back(company: Company, target: SmtpTarget, message_id: uuid.UUID,
+async def hold_back(company: MailSettings, target: SmtpTarget, message_id: uuid.UUID,
                     recipients: int = 1, *, started: float | None = None) -> datetime | None:
     """None when the message may be sent now (its send is counted); else the time it now
     waits for, QUEUED with expectedSendAt (also its bulk operation's expected end).
@@ -56,7 +57,7 @@ async def hold_back(company: Company, target: SmtpTarget, message_id: uuid.UUID,
     in_place = max(0.0, get_settings().pacing_wait_in_place_seconds)
     deadline = (time.monotonic() if started is None else started) + in_place
     while True:
-        wait = await pacing.acquire(target.owner, company.id, limits, recipients=recipients,
+        wait = await pacing.acquire(target.owner, company.tenant_id, limits, recipients=recipients,
                                     member=message_id.hex)
         if wait <= 0:
             return None
@@ -76,7 +77,7 @@ async def hold_back(company: Company, target: SmtpTarget, message_id: uuid.UUID,
     return at
 
 
-async def after_send(company: Company, target: SmtpTarget, result: SendResult) -> SendResult:
+async def after_send(company: MailSettings, target: SmtpTarget, result: SendResult) -> SendResult:
     """Apply the server's answer to its pacing and the company's lastError; a THROTTLED
     result gets the time the message waits for (`retry_at`)."""
     if not target.owner:
@@ -99,15 +100,15 @@ async def after_send(company: Company, target: SmtpTarget, result: SendResult) -
     return replace(result, retry_at=at)
 
 
-async def _note_error(company: Company, owner: str, text: str) -> None:
+async def _note_error(company: MailSettings, owner: str, text: str) -> None:
     now = time.monotonic()
     last = _last_written.get(owner)
     if last is not None and last[0] == text and now - last[1] < LAST_ERROR_EVERY_SECONDS:
         return
     _last_written[owner] = (text, now)
     try:
-        await Company.filter(id=company.id).update(smtp_last_error=text,
-                                                   smtp_last_error_at=delivery.now())
+        await type(company).filter(id=company.pk).update(smtp_last_error=text,
+                                                         smtp_last_error_at=delivery.now())
     except Exception:
         log.warning("could not record the mail server's last error", exc_info=True)
 

@@ -208,7 +208,8 @@ PLACEHOLDERS: list[PlaceholderSpec] = [
                     _ALL),
     PlaceholderSpec("position.title", "The title of the position applied for (when the "
                     "message concerns an application)", "Backend Engineer", _ALL),
-    PlaceholderSpec("company.name", "The company's name", "Acme Recruiting", _ALL),
+    PlaceholderSpec("company.name", "The company's name (the subsidiary's, when the message "
+                    "concerns a position of a subsidiary)", "Acme Recruiting", _ALL),
     PlaceholderSpec("sender.name", "The name of the employee sending the message",
                     "Ada Admin", _ALL),
     PlaceholderSpec("sender.email", "The e-mail address of the employee sending the message",

@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
-from core.models import Company
+from core.models.companies import MailSettings
 from core.models.enums import SmtpSecurity
 from core.security import decrypt_secret
 from core.services import pacing, smtp_guard
@@ -53,8 +53,9 @@ def relay_target(url: str | None = None) -> SmtpTarget:
     )
 
 
-def target_for(company: Company) -> SmtpTarget:
-    """The company's own SMTP server when configured, else the platform relay."""
+def target_for(company: MailSettings) -> SmtpTarget:
+    """The own SMTP server of a company or subsidiary (core.services.mail_settings chooses
+    whose) when configured, else the platform relay."""
     if not company.smtp_host:
         return relay_target()
     security = company.smtp_security or SmtpSecurity.STARTTLS

@@ -1,7 +1,7 @@
 """All Tortoise models of the service (one app, label "models")."""
 
 from core.models.candidates import Application, Candidate, Position, RejectionReason
-from core.models.companies import ApiToken, Company, Employee
+from core.models.companies import ApiToken, Company, Employee, Subsidiary
 from core.models.documents import Document, DocumentGrant
 from core.models.interviews import Interview
 from core.models.messages import (
@@ -31,4 +31,5 @@ __all__ = [
     "MessageEvent",
     "Position",
     "RejectionReason",
+    "Subsidiary",
 ]

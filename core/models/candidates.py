@@ -16,9 +16,14 @@ class Position(Model):
         "models.Company", related_name="positions", on_delete=fields.CASCADE
     )
     title = fields.CharField(max_length=300)
+    # Mails about its applications go out under the subsidiary (address, name, server).
+    subsidiary: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Subsidiary", related_name="positions", null=True, on_delete=fields.SET_NULL
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
 
     company_id: uuid.UUID
+    subsidiary_id: uuid.UUID | None
 
     class Meta:
         table = "position"

@@ -72,6 +72,11 @@ class Message(Model):
     sender: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "models.Employee", related_name="sent_messages", null=True, on_delete=fields.SET_NULL
     )
+    # The subsidiary the mail goes out under (its server is chosen when it is sent);
+    # null: the company's.
+    subsidiary: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Subsidiary", related_name="messages", null=True, on_delete=fields.SET_NULL
+    )
     kind = fields.CharEnumField(MessageKind)
     direction = fields.CharEnumField(MessageDirection, default=MessageDirection.OUTBOUND)
     status = fields.CharEnumField(MessageStatus, db_index=True)
@@ -112,6 +117,7 @@ class Message(Model):
     application_id: uuid.UUID | None
     interview_id: uuid.UUID | None
     bulk_operation_id: uuid.UUID | None
+    subsidiary_id: uuid.UUID | None
     sender_id: uuid.UUID | None
 
     class Meta:

@@ -35,7 +35,9 @@ from core.models import (
     Message,
     Position,
     RejectionReason,
+    Subsidiary,
 )
+from core.models.companies import MailSettings
 from core.models.enums import (
     ApplicationStatus,
     BulkOperationKind,
@@ -44,7 +46,7 @@ from core.models.enums import (
     MessageStatus,
     TemplateKind,
 )
-from core.services import compose, delivery, interviews, messaging, pacing
+from core.services import compose, delivery, interviews, mail_settings, messaging, pacing
 from core.services import templates as tpl_service
 from core.services.documents import StagedFile, create_documents, discard_all, resolve_attachable
 
@@ -54,7 +56,7 @@ WAKE_CONCURRENCY = 8
 INSERT_BATCH = 2_000
 MESSAGE_COLUMNS = [
     "id", "company_id", "candidate_id", "application_id", "interview_id", "bulk_operation_id",
-    "sender_id", "kind", "direction", "status", "from_name", "from_address", "to_addrs",
+    "sender_id", "subsidiary_id", "kind", "direction", "status", "from_name", "from_address", "to_addrs",
     "cc_addrs", "bcc_addrs", "subject", "body", "body_html", "ics", "ics_method",
     "rfc_message_id", "in_reply_to", "scheduled_at", "sent_at", "attempts", "next_attempt_at",
     "lease_until", "claim_token", "error", "idempotency_key", "created_at", "updated_at",
@@ -134,6 +136,8 @@ async def _render_all(
     errors: list[FieldError] = []
     plan.documents = messaging.unique_documents([*source.documents, *plan.documents])
     cands, positions = await _related([a for _, a in found])
+    subsidiaries = await mail_settings.subsidiaries_by_id(p.subsidiary_id
+                                                          for p in positions.values())
     for index, app in found:
         cand = cands[app.candidate_id]
         gid = to_global_id("Application", app.id)
@@ -142,9 +146,10 @@ async def _render_all(
             errors += [FieldError(e.code, f"Application {gid} ({cand.full_name}): {e.message}",
                                   e.field) for e in problems]
             continue
+        subsidiary = _subsidiary_of(positions.get(app.position_id), subsidiaries)
         rows = tpl_service.ContextRows(company=company, candidate=cand, sender=plan.employee,
                                        application=app, position=positions.get(app.position_id),
-                                       rejection_reason=reason)
+                                       rejection_reason=reason, subsidiary=subsidiary)
         try:
             rendered = compose.compose(source, tpl_service.render_context(rows))
         except InputError as exc:
@@ -156,8 +161,16 @@ async def _render_all(
             company=company, candidate=cand, kind=kind, subject=rendered.subject,
             body=with_signature(rendered.body, plan.employee.signature), sender=plan.employee,
             application_id=app.id, bulk_operation_id=bulk_id, scheduled_at=scheduled_at,
+            subsidiary=subsidiary, owner_known=True,
         ))
     return errors
+
+
+def _subsidiary_of(position: Position | None,
+                   subsidiaries: dict[uuid.UUID, Subsidiary]) -> Subsidiary | None:
+    if position is None or position.subsidiary_id is None:
+        return None
+    return subsidiaries.get(position.subsidiary_id)
 
 
 async def _link_attachments(message_ids: Sequence[uuid.UUID], docs: Sequence[Document]) -> None:
@@ -204,9 +217,17 @@ async def _store(plan: Plan, bulk: BulkOperation, *, new_files: Sequence[StagedF
                  reject: tuple[RejectionReason, str | None] | None,
                  anonymize_now: list[uuid.UUID],
                  cancel_interviews: Sequence[Interview] = ()) -> list[uuid.UUID]:
-    # The company's mail server limits: when the last mail is expected to go.
-    bulk.expected_completion_at = await pacing.expected_end(  # type: ignore[assignment]
-        plan.company, len(plan.drafts), bulk.scheduled_at)
+    # The limits of each server the mails go through (the company's, subsidiaries'):
+    # when the last mail is expected to go.
+    servers: dict[str, tuple[MailSettings, int]] = {}
+    for d in plan.drafts:
+        server = mail_settings.server_owner(d.company, d.subsidiary)
+        n = servers.get(server.settings_key, (server, 0))[1]
+        servers[server.settings_key] = (server, n + 1)
+    ends = [await pacing.expected_end(server, n, bulk.scheduled_at)
+            for server, n in servers.values()]
+    bulk.expected_completion_at = max(  # type: ignore[assignment]
+        (e for e in ends if e is not None), default=None)
     async with in_transaction() as conn:
         await bulk.save(force_create=True)
         for iv in cancel_interviews:
@@ -368,6 +389,7 @@ async def reject_applications(
         # Erasing a candidate ends their interviews: the calendar gets its CANCEL first.
         cancelled, notices = await interviews.cancellations_for(
             [a.id for a in plan.applications], employee, bulk_operation_id=bulk_id)
+        await messaging.resolve_owners(notices)  # under the position's subsidiary, if any
         plan.drafts += notices
     bulk = _new_bulk(bulk_id, plan, BulkOperationKind.REJECTION, when, len(plan.drafts),
                      idempotency_key, rejection_reason_id=reason.id, rejection_note=note,

@@ -343,6 +343,7 @@ class Outgoing:
     company_id: uuid.UUID
     candidate_id: uuid.UUID
     bulk_operation_id: uuid.UUID | None
+    subsidiary_id: uuid.UUID | None
     kind: MessageKind
     from_name: str
     from_address: str

@@ -16,7 +16,7 @@ from core.mail.details import resolve_locale
 from core.models import Application, Candidate, Company, Employee, Interview, Message, Position
 from core.models.enums import AttendeeResponse, MessageKind, TemplateKind
 from core.security import signed_address
-from core.services import compose, messaging
+from core.services import compose, mail_settings, messaging
 from core.services import templates as tpl_service
 from core.services.documents import StagedFile, discard_all
 from core.settings import get_settings
@@ -206,10 +206,12 @@ async def send_invitation(
             errors += exc.errors
         if errors or source is None:
             raise InputError(errors)
+        position = await Position.get(id=app.position_id)
         rows = tpl_service.ContextRows(
             company=env.company, candidate=candidate, sender=employee, application=app,
-            position=await Position.get(id=app.position_id), interview=iv,
-            interviewers=await tpl_service.interviewer_names(iv))
+            position=position, interview=iv,
+            interviewers=await tpl_service.interviewer_names(iv),
+            subsidiary=await mail_settings.subsidiary_of_position(position))
         rendered = compose.compose(source, tpl_service.render_context(rows))
     except BaseException:
         discard_all(new_files)

@@ -15,10 +15,11 @@ from core import queue
 from core.errors import ErrorCode, FieldError, InputError
 from core.mail.addresses import normalize_address
 from core.mail.details import with_signature
-from core.models import Application, Candidate, Company, Document, Employee, Message
-from core.models.enums import MessageDirection, MessageKind, MessageStatus, SenderNameMode
-from core.services import delivery
+from core.models import Application, Candidate, Company, Document, Employee, Message, Subsidiary
+from core.models.enums import MessageDirection, MessageKind, MessageStatus
+from core.services import delivery, mail_settings
 from core.services.documents import StagedFile, create_documents, discard_all
+from core.services.mail_settings import MailOwner
 from core.settings import get_settings
 
 MAX_SUBJECT = 998
@@ -50,6 +51,10 @@ class Draft:
     body_html: str | None = None
     # Uploads staged on disk; their Document rows are created with the message.
     new_files: list[StagedFile] = field(default_factory=list)
+    # The subsidiary of the application's position, the mail goes out under it; found by
+    # resolve_owners (from the application) unless the caller set it (owner_known).
+    subsidiary: Subsidiary | None = None
+    owner_known: bool = False
 
 
 # --- validation helpers (shared by every way of sending) --------------------------------
@@ -130,18 +135,38 @@ def candidate_address_errors(candidate: Candidate, path: tuple[str, ...]) -> lis
 # --- identity -------------------------------------------------------------------------
 
 
-def sender_identity(company: Company, sender: Employee | None) -> tuple[str, str]:
-    """(From name, From address) per the company's sender-name mode."""
-    address = company.recruiting_address or get_settings().default_from_address
-    if company.sender_name_mode == SenderNameMode.COMPANY or sender is None:
-        return company.name, address
-    return sender.name, address
+def sender_identity(company: Company, sender: Employee | None,
+                    subsidiary: Subsidiary | None = None) -> tuple[str, str]:
+    """(From name, From address) of a mail under the company or its subsidiary."""
+    return MailOwner(company, subsidiary).identity(sender)
+
+
+async def resolve_owners(drafts: Sequence[Draft]) -> None:
+    """Set each draft's subsidiary from its application's position (one query)."""
+    todo = [d for d in drafts if not d.owner_known and d.application_id is not None]
+    for d in drafts:
+        d.owner_known = True
+    if not todo:
+        return
+    pairs = await Application.filter(
+        id__in=list({d.application_id for d in todo}),
+        position__subsidiary_id__isnull=False).values_list("id", "position__subsidiary_id")
+    if not pairs:
+        return
+    subs = await mail_settings.subsidiaries_by_id(s for _, s in pairs)
+    by_app = {a: subs.get(s) for a, s in pairs}
+    for d in todo:
+        sub = by_app.get(d.application_id)
+        if sub is not None and sub.company_id == d.company.id:
+            d.subsidiary = sub
 
 
 def message_values(draft: Draft, at: datetime | None = None,
                    mid: uuid.UUID | None = None) -> dict[str, Any]:
-    """The column values of a new outbox row for the draft (status SCHEDULED or QUEUED)."""
-    from_name, from_address = sender_identity(draft.company, draft.sender)
+    """The column values of a new outbox row for the draft (status SCHEDULED or QUEUED);
+    the draft's owner must be resolved (resolve_owners)."""
+    assert draft.owner_known or draft.application_id is None, "resolve_owners first"
+    from_name, from_address = sender_identity(draft.company, draft.sender, draft.subsidiary)
     mid = mid or uuid.uuid4()
     at = at or delivery.now()
     return {
@@ -152,6 +177,7 @@ def message_values(draft: Draft, at: datetime | None = None,
         "interview_id": draft.interview_id,
         "bulk_operation_id": draft.bulk_operation_id,
         "sender_id": draft.sender.id if draft.sender else None,
+        "subsidiary_id": draft.subsidiary.id if draft.subsidiary else None,
         "kind": draft.kind,
         "direction": MessageDirection.OUTBOUND,
         "status": MessageStatus.SCHEDULED if draft.scheduled_at else MessageStatus.QUEUED,
@@ -190,6 +216,7 @@ async def store_and_wake(
 ) -> list[Message]:
     """Insert the drafts' rows and first events in one transaction (with `also`, more writes
     that must commit together with them); enqueue after commit."""
+    await resolve_owners(drafts)
     messages = [new_message(d) for d in drafts]
     async with in_transaction():
         for d in drafts:
@@ -360,9 +387,10 @@ async def send_message(
             errors += exc.errors
         if errors or source is None:
             raise InputError(errors)
+        position = await Position.get(id=application.position_id) if application else None
         rows = tpl_service.ContextRows(
             company=company, candidate=candidate, sender=employee, application=application,
-            position=await Position.get(id=application.position_id) if application else None)
+            position=position, subsidiary=await mail_settings.subsidiary_of_position(position))
         composed = compose.compose(source, tpl_service.render_context(rows))
     except BaseException:
         discard_all(new_files)

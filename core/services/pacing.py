@@ -1,7 +1,7 @@
 """Pacing of a company's own mail server: its limits, held across every worker process.
 
-A server is known by the owner of its settings (`owner_key`, today the company; a
-subsidiary with its own server gets its own key). Its limits, `Limits`, come from a
+A server is known by the owner of its settings (`owner_key`: the company, or a
+subsidiary with its own server). Its limits, `Limits`, come from a
 provider preset or explicit values. In Redis, per server:
 
 - `min`: a sorted set of the last minute's sends, and `tat`, the earliest time of the next
@@ -26,7 +26,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from core.models import Company, Message
+from tortoise.expressions import Q
+
+from core.models import Message
+from core.models.companies import MailSettings
 from core.models.enums import SmtpProvider
 from core.redis import get_redis, key
 from core.settings import get_settings
@@ -66,15 +69,26 @@ def windows() -> tuple[float, float]:
     return s.pacing_minute_seconds, s.pacing_day_seconds
 
 
-def owner_key(company: Company) -> str:
-    """Whose mail server settings these are (a subsidiary would have its own key)."""
-    return f"company:{company.id}"
+def owner_key(owner: MailSettings) -> str:
+    """Whose mail server settings these are: "company:<id>" or "subsidiary:<id>"."""
+    return owner.settings_key
 
 
-def limits_of(company: Company) -> Limits:
-    return Limits(per_minute=company.smtp_max_per_minute or None,
-                  per_day=company.smtp_max_per_day or None,
-                  connections=company.smtp_max_connections or None)
+def limits_of(owner: MailSettings) -> Limits:
+    return Limits(per_minute=owner.smtp_max_per_minute or None,
+                  per_day=owner.smtp_max_per_day or None,
+                  connections=owner.smtp_max_connections or None)
+
+
+def _sent_through(owner: str, company_id: uuid.UUID) -> Q:
+    """The messages that went through the server of `owner` (an owner_key): a
+    subsidiary's own, or the company's (its messages not under a subsidiary with a server
+    of its own)."""
+    kind, _, pk = owner.partition(":")
+    if kind == "subsidiary":
+        return Q(company_id=company_id, subsidiary_id=uuid.UUID(pk))
+    return Q(company_id=company_id) & (Q(subsidiary_id__isnull=True)
+                                       | Q(subsidiary__smtp_host__isnull=True))
 
 
 def _k(owner: str, what: str) -> str:
@@ -233,7 +247,8 @@ async def _seed(owner: str, company_id: uuid.UUID, limits: Limits, now: float) -
     try:
         minute, day = windows()
         since = datetime.fromtimestamp(now - day, UTC)
-        rows = await Message.filter(company_id=company_id, sent_at__gte=since).values_list(
+        rows = await Message.filter(_sent_through(owner, company_id),
+                                    sent_at__gte=since).values_list(
             "id", "sent_at", "to_addrs", "cc_addrs", "bcc_addrs")
         args: list[Any] = [now, limits.per_minute or 0, minute, day]
         for mid, sent_at, to, cc, bcc in rows:
@@ -311,7 +326,7 @@ async def plan(owner: str, limits: Limits, wait: float, *, spread: float = 0.0) 
     return datetime.fromtimestamp(float(at), UTC)
 
 
-async def expected_end(company: Company, count: int,
+async def expected_end(company: MailSettings, count: int,
                        start_at: datetime | None = None) -> datetime | None:
     """When `count` more one-recipient mails to the company's own server are expected to
     have gone, given its limits and what is already counted (BulkOperation's

@@ -22,6 +22,7 @@ from core.models import (
     Interview,
     Position,
     RejectionReason,
+    Subsidiary,
 )
 from core.models.enums import TemplateKind
 from core.services.documents import resolve_attachable
@@ -186,10 +187,13 @@ class ContextRows:
     interview: Interview | None = None
     interviewers: list[str] = field(default_factory=list)
     rejection_reason: RejectionReason | None = None
+    # The position's subsidiary: its name is the `company.name` of the mail.
+    subsidiary: Subsidiary | None = None
 
 
 def render_context(rows: ContextRows) -> r.RenderContext:
     c = rows.candidate
+    owner_name = (rows.subsidiary or rows.company).name
     interview = None
     if rows.interview is not None:
         i = rows.interview
@@ -200,9 +204,9 @@ def render_context(rows: ContextRows) -> r.RenderContext:
         candidate=r.CandidateCtx(first_name=c.first_name, last_name=c.last_name,
                                  full_name=c.full_name, email=c.email, language=c.language,
                                  timezone=c.timezone),
-        company=r.CompanyCtx(name=rows.company.name),
+        company=r.CompanyCtx(name=owner_name),
         sender=(r.SenderCtx(name=rows.sender.name, email=rows.sender.email) if rows.sender
-                else r.SenderCtx(name=rows.company.name, email=None)),
+                else r.SenderCtx(name=owner_name, email=None)),
         position=r.PositionCtx(title=rows.position.title) if rows.position else None,
         interview=interview,
         rejection=r.RejectionCtx(reason=rows.rejection_reason.label) if rows.rejection_reason else None,
@@ -237,10 +241,14 @@ async def preview_message(
     cancelInterview send when given no text). Unfillable placeholders are listed, and also
     reported as TEMPLATE_ERROR errors."""
     from core.services import compose
-    from core.services.messaging import sender_identity
+    from core.services.mail_settings import (
+        MailOwner,
+        owner_for_application,
+        subsidiary_of_position,
+    )
 
     company = await Company.get(id=employee.company_id)
-    from_name, from_address = sender_identity(company, employee)
+    from_name, from_address = MailOwner(company).identity(employee)
     errors: list[FieldError] = [FieldError(ErrorCode.NOT_FOUND, "No such object.", ("input", f))
                                 for f in bad_ids]
     interview = application = candidate = None
@@ -257,6 +265,9 @@ async def preview_message(
                                      ("input", "applicationId")))
         else:
             candidate_id = candidate_id or application.candidate_id
+            # Mails about the application go out under its position's subsidiary, if any.
+            from_name, from_address = (await owner_for_application(
+                company, application.id)).identity(employee)
     if candidate_id is not None:
         candidate = await Candidate.get_or_none(id=candidate_id, company_id=company.id)
     if candidate is None:
@@ -271,9 +282,10 @@ async def preview_message(
         return Preview("", "", from_name, from_address, [], errors + exc.errors, language)
     if errors or candidate is None:
         return Preview("", "", from_name, from_address, [], errors, language)
+    position = await Position.get(id=application.position_id) if application else None
     rows = ContextRows(company=company, candidate=candidate, sender=employee,
-                       application=application,
-                       position=await Position.get(id=application.position_id) if application else None,
+                       application=application, position=position,
+                       subsidiary=await subsidiary_of_position(position),
                        interview=interview,
                        interviewers=await interviewer_names(interview) if interview else [])
     composed, language, missing, errors = compose.preview(source, render_context(rows))

@@ -6,6 +6,7 @@ from datetime import datetime
 import strawberry
 
 from core import models
+from core.models.companies import MailSettings
 from schema.context import Info
 from schema.enums import SenderNameMode, SmtpProvider, SmtpSecurity
 from schema.relay import Node, gid, node_resolver
@@ -63,15 +64,44 @@ class Company(Node):
 
     @strawberry.field
     def email_settings(self) -> CompanyEmailSettings:
-        r = self.row
-        return CompanyEmailSettings(
-            sender_name_mode=r.sender_name_mode, recruiting_address=r.recruiting_address,
-            smtp_configured=r.smtp_configured, smtp_host=r.smtp_host, smtp_port=r.smtp_port,
-            smtp_username=r.smtp_username, smtp_security=r.smtp_security,
-            smtp_provider=r.smtp_provider, smtp_max_per_minute=r.smtp_max_per_minute,
-            smtp_max_per_day=r.smtp_max_per_day, smtp_max_connections=r.smtp_max_connections,
-            last_error=r.smtp_last_error, last_error_at=r.smtp_last_error_at,
-        )
+        return email_settings_of(self.row)
+
+
+def email_settings_of(r: MailSettings) -> CompanyEmailSettings:
+    """The settings as shown, alike for a company and a subsidiary (no password)."""
+    return CompanyEmailSettings(
+        sender_name_mode=r.sender_name_mode, recruiting_address=r.recruiting_address,
+        smtp_configured=r.smtp_configured, smtp_host=r.smtp_host, smtp_port=r.smtp_port,
+        smtp_username=r.smtp_username, smtp_security=r.smtp_security,
+        smtp_provider=r.smtp_provider, smtp_max_per_minute=r.smtp_max_per_minute,
+        smtp_max_per_day=r.smtp_max_per_day, smtp_max_connections=r.smtp_max_connections,
+        last_error=r.smtp_last_error, last_error_at=r.smtp_last_error_at,
+    )
+
+
+@strawberry.type(description=(
+    "A legal entity of the company hiring under its own name: mails about applications to "
+    "its positions go out with its recruiting address, its name (sender-name mode COMPANY) "
+    "and through its SMTP server; where it has none of these, the company's are used."))
+class Subsidiary(Node):
+    name: str
+    row: strawberry.Private[models.Subsidiary]
+
+    @classmethod
+    def from_row(cls, row: models.Subsidiary) -> "Subsidiary":
+        return cls(id=gid("Subsidiary", row.id), name=row.name, row=row)
+
+    @strawberry.field(description=(
+        "Its own settings. A null recruitingAddress means the company's address is used; "
+        "no smtpHost means the company's server is used."))
+    def email_settings(self) -> CompanyEmailSettings:
+        return email_settings_of(self.row)
+
+    @strawberry.field
+    async def positions(self, info: Info) -> list["Position"]:
+        rows = await models.Position.filter(company_id=info.context.company_id,
+                                            subsidiary_id=self.row.id).order_by("title", "id")
+        return [Position.from_row(r) for r in rows]
 
 
 @strawberry.type
@@ -97,6 +127,11 @@ class Position(Node):
     def from_row(cls, row: models.Position) -> "Position":
         return cls(id=gid("Position", row.id), title=row.title, row=row)
 
+    @strawberry.field(description=(
+        "The subsidiary its mails go out under; null: the company's."))
+    async def subsidiary(self, info: Info) -> Subsidiary | None:
+        return await load_subsidiary(info, self.row.subsidiary_id)
+
 
 async def load_employee(info: Info, pk: uuid.UUID | None) -> Employee | None:
     if pk is None:
@@ -112,6 +147,13 @@ async def load_position(info: Info, pk: uuid.UUID | None) -> Position | None:
     return Position.from_row(row) if row else None
 
 
+async def load_subsidiary(info: Info, pk: uuid.UUID | None) -> Subsidiary | None:
+    if pk is None:
+        return None
+    row = await info.context.loaders.subsidiary.load(pk)
+    return Subsidiary.from_row(row) if row else None
+
+
 @node_resolver("Company")
 async def _company_node(info: Info, pk: uuid.UUID) -> Company | None:
     company = info.context.tenant
@@ -120,3 +162,4 @@ async def _company_node(info: Info, pk: uuid.UUID) -> Company | None:
 
 node_resolver("Employee")(load_employee)
 node_resolver("Position")(load_position)
+node_resolver("Subsidiary")(load_subsidiary)
