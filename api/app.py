@@ -21,6 +21,7 @@ from api.documents import download
 from api.graphiql import OfflineGraphQL, static_routes
 from api.graphql_http import GraphQLResponseNegotiation
 from api.health import healthz, readyz
+from api.live_ws import LiveTransportWSHandler
 from api.metrics import metrics_endpoint
 from api.request_id import RequestIdMiddleware
 from core.db import close_db, init_db
@@ -28,9 +29,13 @@ from core.redis import close_redis
 from core.settings import get_settings
 from schema import schema
 from schema.context import Context
+from schema.live import close_hubs
 
 
 class GraphQLApp(OfflineGraphQL[Context, None]):
+    # Shared subscription executions and bounded queues per connection (api/live_ws.py).
+    graphql_transport_ws_handler_class = LiveTransportWSHandler
+
     async def get_context(self, request: Request | WebSocket,
                           response: Response | WebSocket) -> Context:
         if isinstance(request, WebSocket):
@@ -73,6 +78,7 @@ def create_app(*, manage_db: bool = True) -> Starlette:
         try:
             yield
         finally:
+            await close_hubs()
             await close_redis()
             if tortoise is not None:
                 await close_db(tortoise)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -26,6 +27,16 @@ class Context:
     connection_params: dict[str, Any] | None = None
     websocket: bool = False
     _loaders: Loaders | None = None
+    # Websockets: what the connection does when a subscription's queue overflows (the
+    # api layer closes it with 4420), and the coalescing key of the result being made.
+    on_fall_behind: Callable[[], None] | None = None
+    live_key: Any = None
+    # How many subscriptions a result made with this context serves (shared selections).
+    subscribers: Callable[[], int] = lambda: 1
+
+    def fall_behind(self) -> None:
+        if self.on_fall_behind is not None:
+            self.on_fall_behind()
 
     def sign_in(self, employee: Employee, company: Company) -> None:
         self.employee = employee
