@@ -42,7 +42,7 @@ class Context:
         self.employee = employee
         self.company = company
         # A websocket lives long: batch its lookups but never serve stale rows from a cache.
-        self._loaders = Loaders(company.id, cache=not self.websocket)
+        self._loaders = Loaders(company.id, cache=not self.websocket, viewer=employee)
 
     @property
     def authenticated(self) -> bool:
