@@ -17,7 +17,6 @@ CLOSE_FELL_BEHIND (4420); the others never wait for it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from functools import lru_cache
 from typing import Any
@@ -39,6 +38,8 @@ from schema.live import CLOSE_FELL_BEHIND, CLOSE_FELL_BEHIND_REASON, BoundedQueu
 
 log = logging.getLogger(__name__)
 
+# How long a connection that fell behind gets to take its close frame before it is dropped.
+CLOSE_GRACE_SECONDS = 5.0
 SHARED_FIELDS = frozenset({"messageStatusChanged", "interviewResponseChanged"})
 
 GroupKey = tuple[Any, ...]
@@ -102,6 +103,7 @@ class SharedSelection:
                                websocket=True, connection_params=source.connection_params)
         assert source.employee is not None and source.company is not None
         self.context.sign_in(source.employee, source.company)
+        self.context.shared = True
         self.context.on_fall_behind = self._fall_behind
         self.context.subscribers = lambda: len(self.members)
         self.schema = handler.schema
@@ -169,6 +171,33 @@ class SharedSelection:
             self.task.cancel()
 
 
+def _transport_of(send: Any, depth: int = 0) -> Any:
+    """The asyncio transport under an ASGI `send` callable: uvicorn's protocol object owns
+    the callable, possibly wrapped by middleware closures."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is not None or depth > 8:
+        return transport
+    for cell in getattr(send, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:
+            continue
+        if callable(value):
+            transport = _transport_of(value, depth + 1)
+            if transport is not None:
+                return transport
+    return None
+
+
+def _abort(websocket: Any) -> None:
+    """Drop the TCP connection under a websocket."""
+    transport = _transport_of(getattr(getattr(websocket, "ws", None), "_send", None))
+    if transport is None:
+        log.warning("cannot drop a websocket that fell behind: no transport found")
+        return
+    transport.abort()
+
+
 def _viewer_class(context: Context) -> Any:
     # Results differ between viewers only by what documents they may see: admins see all.
     employee = context.viewer
@@ -193,8 +222,17 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         task.add_done_callback(self._task_done)
 
     async def _close_behind(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.websocket.close(code=CLOSE_FELL_BEHIND, reason=CLOSE_FELL_BEHIND_REASON)
+        try:
+            await asyncio.wait_for(
+                self.websocket.close(code=CLOSE_FELL_BEHIND, reason=CLOSE_FELL_BEHIND_REASON),
+                CLOSE_GRACE_SECONDS)
+        except TimeoutError:
+            # The client reads nothing, not even the close frame (the server's send buffer
+            # is full): drop the connection.
+            log.info("dropping a websocket that fell behind and took no close frame")
+            _abort(self.websocket)
+        except Exception:
+            log.debug("closing a websocket that fell behind failed", exc_info=True)
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         if not (self.context.authenticated

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.context import TortoiseContext
 
 from core.settings import Settings, get_settings
@@ -23,10 +24,30 @@ def _normalise_url(url: str) -> str:
     return url
 
 
+async def _keep_session(connection: Any) -> None:
+    """asyncpg's pool reset, minus the round trip.
+
+    By default asyncpg sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL` every time a connection goes back to the pool: one extra round trip after
+    every statement Tortoise runs outside a transaction. Nothing here takes advisory
+    locks, LISTENs, keeps cursors outside transactions or SETs session variables, so there
+    is nothing to undo. What is needed is kept: asyncpg still rolls back a transaction
+    left open (a cancelled request) before this is called.
+    """
+
+
+def _connection(url: str) -> str | dict[str, Any]:
+    if not url.startswith(("postgres://", "asyncpg://")):
+        return url
+    config = expand_db_url(url)
+    config["credentials"]["reset"] = _keep_session
+    return config
+
+
 def tortoise_config(database_url: str | None = None) -> dict[str, Any]:
     url = _normalise_url(database_url or get_settings().database_url)
     return {
-        "connections": {"default": url},
+        "connections": {"default": _connection(url)},
         "apps": {
             "models": {
                 "models": [MODELS_MODULE],

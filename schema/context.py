@@ -38,6 +38,17 @@ class Context:
         if self.on_fall_behind is not None:
             self.on_fall_behind()
 
+    # A shared subscription's context (api/live_ws.py): rows are cached per event batch.
+    shared: bool = False
+    _loaders_scope: Any = None
+
+    def loaders_for(self, scope: object) -> None:
+        """Shared subscriptions: results made for the events of one Redis message (one
+        commit) share a loader cache; the next message starts afresh."""
+        if self.shared and scope is not self._loaders_scope and self.company is not None:
+            self._loaders_scope = scope
+            self._loaders = Loaders(self.company.id, cache=True, viewer=self.employee)
+
     def sign_in(self, employee: Employee, company: Company) -> None:
         self.employee = employee
         self.company = company

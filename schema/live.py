@@ -4,11 +4,12 @@ One `CompanyHub` per company (per event loop) holds the only Redis subscription 
 company's channel and hands each event to its listeners. A listener is a bounded queue:
 
 - it never blocks the hub: `offer` only appends;
-- when it holds more than `behind` events its reader has fallen behind, and a new event
-  replaces a still-pending one with the same coalescing key (the same message), keeping
-  the older one's `previous` status: the reader sees one change from where it was to where
-  it is now instead of every step between;
-- when it would hold more than `limit`, it overflows: it stops taking events and calls its
+- once its reader has fallen behind (its oldest pending event waited BEHIND_SECONDS, or
+  it is full), a new event replaces a still-pending one with the same coalescing key (the
+  same message), keeping the older one's `previous` status: the reader sees one change
+  from where it was to where it is now instead of every step between; a reader that keeps
+  up gets every event;
+- when it is full and nothing merges, it overflows: it stops taking events and calls its
   `on_overflow` (the websocket layer closes that connection with CLOSE_FELL_BEHIND; the
   client subscribes again and re-reads the state from the database).
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
@@ -87,6 +89,9 @@ class Delivery:
 
 
 T = TypeVar("T")
+# A reader whose oldest pending event waited this long has fallen behind: from then on,
+# changes of one message are merged for it.
+BEHIND_SECONDS = 0.5
 
 
 def _replace(old: T, new: T) -> T:
@@ -96,23 +101,27 @@ def _replace(old: T, new: T) -> T:
 class BoundedQueue(Generic[T]):
     """A bounded FIFO that never blocks its producer.
 
-    Past `behind` pending items, an item whose key is already pending replaces (through
-    `merge(old, new)`) the newest pending item of that key instead of queueing; past
-    `limit` the queue overflows: it empties, takes nothing more and calls `on_overflow`.
+    Once its reader has fallen behind (the oldest pending item waited `behind_seconds`,
+    `behind` items are pending, or the queue is full), an item whose key is already
+    pending replaces (through `merge(old, new)`) the newest pending item of that key
+    instead of queueing. When it is full and nothing merges, it overflows: it empties,
+    takes nothing more and calls `on_overflow`.
     """
 
     def __init__(self, *, limit: int, behind: int | None = None,
+                 behind_seconds: float = BEHIND_SECONDS,
                  merge: Callable[[T, T], T] = _replace,
                  on_overflow: Callable[[], None] | None = None) -> None:
         self.limit = max(1, limit)
-        self.behind = self.limit // 4 if behind is None else behind
+        self.behind = self.limit if behind is None else behind
+        self.behind_seconds = behind_seconds
         self.merge = merge
         self.on_overflow = on_overflow
         self.overflowed = False
         self.closed = False
         self.coalesced = 0
-        # slot -> (coalescing key, item); _last: key -> its newest pending slot.
-        self._queue: OrderedDict[int, tuple[Any, T]] = OrderedDict()
+        # slot -> (coalescing key, item, when queued); _last: key -> its newest pending slot.
+        self._queue: OrderedDict[int, tuple[Any, T, float]] = OrderedDict()
         self._last: dict[Any, int] = {}
         self._seq = 0
         self._waiter: asyncio.Future[None] | None = None
@@ -120,14 +129,22 @@ class BoundedQueue(Generic[T]):
     def __len__(self) -> int:
         return len(self._queue)
 
+    def falling_behind(self) -> bool:
+        if len(self._queue) >= self.behind:
+            return True
+        for _, _, queued_at in self._queue.values():  # the oldest only
+            return time.monotonic() - queued_at >= self.behind_seconds
+        return False
+
     def offer(self, item: T, key: Any = None) -> bool:
         """Queue an item; False when the queue overflowed (now or before) or is closed."""
         if self.overflowed or self.closed:
             return False
-        if key is not None and len(self._queue) >= self.behind:
+        if key is not None:
             slot = self._last.get(key)
-            if slot is not None:
-                self._queue[slot] = (key, self.merge(self._queue[slot][1], item))
+            if slot is not None and self.falling_behind():
+                _, old, queued_at = self._queue[slot]
+                self._queue[slot] = (key, self.merge(old, item), queued_at)
                 self.coalesced += 1
                 self._wake()
                 return True
@@ -140,7 +157,7 @@ class BoundedQueue(Generic[T]):
                 self.on_overflow()
             return False
         self._seq += 1
-        self._queue[self._seq] = (key, item)
+        self._queue[self._seq] = (key, item, time.monotonic())
         if key is not None:
             self._last[key] = self._seq
         self._wake()
@@ -158,7 +175,7 @@ class BoundedQueue(Generic[T]):
     def get_nowait(self) -> T | None:
         if not self._queue:
             return None
-        slot, (key, item) = self._queue.popitem(last=False)
+        slot, (key, item, _) = self._queue.popitem(last=False)
         if key is not None and self._last.get(key) == slot:
             del self._last[key]
         return item

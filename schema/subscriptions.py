@@ -62,8 +62,12 @@ def _same(value: Any, wanted: uuid.UUID | None) -> bool:
     return wanted is not None and value is not None and str(value) == str(wanted)
 
 
-def _limit() -> int:
-    return get_settings().ws_queue_size
+def _limit(ctx: Any = None) -> int:
+    """Events a subscription may have waiting. A shared subscription (api/live_ws.py) is
+    paced by the server executing it, not by one client's socket: it gets four times the
+    room (each of its connections has its own queue besides)."""
+    size = get_settings().ws_queue_size
+    return size * 4 if ctx is not None and ctx.shared else size
 
 
 def _bulk_key(event: dict[str, Any]) -> Any:
@@ -90,7 +94,7 @@ class Subscription:
                     and (bulk_operation_id is None
                          or _same(event.get("bulk_operation_id"), bulk)))
 
-        async with live.listen(company_id, limit=_limit(), accept=accept,
+        async with live.listen(company_id, limit=_limit(ctx), accept=accept,
                                key=live.message_key, on_overflow=ctx.fall_behind,
                                weight=ctx.subscribers) as queue:
             while True:
@@ -106,6 +110,7 @@ class Subscription:
                 # Lets the websocket layer merge this change with a later one of the same
                 # message for a connection that falls behind.
                 ctx.live_key = live.message_key(event)
+                ctx.loaders_for(delivery)
                 yield MessageStatusChange(
                     message=Message.from_row(row),
                     previous_status=S(previous) if previous else None,
@@ -126,7 +131,7 @@ class Subscription:
             return (event.get("type") == events.INTERVIEW_RESPONSE
                     and (interview_id is None or _same(event.get("interview_id"), wanted)))
 
-        async with live.listen(company_id, limit=_limit(), accept=accept,
+        async with live.listen(company_id, limit=_limit(ctx), accept=accept,
                                on_overflow=ctx.fall_behind,
                                weight=ctx.subscribers) as queue:
             while True:
@@ -140,6 +145,7 @@ class Subscription:
                 if row is None:
                     continue
                 ctx.live_key = None
+                ctx.loaders_for(delivery)
                 yield InterviewResponseChange(
                     interview=Interview.from_row(row),
                     response=Response(event.get("response") or row.candidate_response),
