@@ -79,7 +79,12 @@ Frame = bytes | _Finished
 
 
 class Member:
-    """One subscriber's operation on a shared selection."""
+    """One subscriber's operation on a shared selection.
+
+    A frame goes straight onto the connection when nothing of this member is pending and
+    the connection takes writes (no task switch: the usual case for a reader that keeps
+    up); otherwise it waits in the member's bounded queue for the member's task.
+    """
 
     def __init__(self, handler: LiveTransportWSHandler, operation: Operation[Any, Any]) -> None:
         self.handler = handler
@@ -87,6 +92,19 @@ class Member:
         self.queue: BoundedQueue[Frame] = BoundedQueue(
             limit=get_settings().ws_queue_size, on_overflow=handler.fall_behind)
         self.prefix = b'{"id":' + _dumps(operation.id) + b',"type":"next","payload":'
+        self.busy = False  # the member's task is sending
+
+    def offer(self, message: bytes, key: Any) -> None:
+        direct = self.handler.direct
+        if (direct is not None and not self.busy and not len(self.queue)
+                and not self.queue.overflowed and not self.queue.closed
+                and not self.handler.closing and direct.ready()):
+            try:
+                direct.write(message)
+                return
+            except Exception:
+                log.debug("direct websocket write failed; queueing", exc_info=True)
+        self.queue.offer(message, key)
 
 
 class SharedSelection:
@@ -119,12 +137,18 @@ class SharedSelection:
             member.handler.fall_behind()
 
     def _broadcast(self, frame: Frame, key: Any = None) -> None:
-        for member in list(self.members):
-            if isinstance(frame, _Finished):
+        if isinstance(frame, _Finished):
+            for member in list(self.members):
                 member.queue.offer(frame)
                 member.queue.close()
-            else:
-                member.queue.offer(frame, key)
+            return
+        # The whole `next` message, once per operation id (clients mostly use the same).
+        messages: dict[bytes, bytes] = {}
+        for member in list(self.members):
+            message = messages.get(member.prefix)
+            if message is None:
+                message = messages[member.prefix] = member.prefix + frame + b"}"
+            member.offer(message, key)
 
     async def _run(self) -> None:
         errors: list[GraphQLError] | None = None
@@ -171,31 +195,72 @@ class SharedSelection:
             self.task.cancel()
 
 
-def _transport_of(send: Any, depth: int = 0) -> Any:
-    """The asyncio transport under an ASGI `send` callable: uvicorn's protocol object owns
-    the callable, possibly wrapped by middleware closures."""
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if transport is not None or depth > 8:
-        return transport
+def _protocol_of(send: Any, depth: int = 0) -> Any:
+    """The server protocol object under an ASGI `send` callable (uvicorn's protocol owns
+    the callable, possibly wrapped by middleware closures); None when not found."""
+    owner = getattr(send, "__self__", None)
+    if getattr(owner, "transport", None) is not None or depth > 8:
+        return owner
     for cell in getattr(send, "__closure__", None) or ():
         try:
             value = cell.cell_contents
         except ValueError:
             continue
         if callable(value):
-            transport = _transport_of(value, depth + 1)
-            if transport is not None:
-                return transport
+            found = _protocol_of(value, depth + 1)
+            if found is not None:
+                return found
     return None
 
 
 def _abort(websocket: Any) -> None:
     """Drop the TCP connection under a websocket."""
-    transport = _transport_of(getattr(getattr(websocket, "ws", None), "_send", None))
+    protocol = _protocol_of(getattr(getattr(websocket, "ws", None), "_send", None))
+    transport = getattr(protocol, "transport", None)
     if transport is None:
         log.warning("cannot drop a websocket that fell behind: no transport found")
         return
     transport.abort()
+
+
+class DirectWriter:
+    """Text frames written straight to uvicorn's websockets-sansio connection: what its
+    ASGI `websocket.send` does (frame with the connection's extensions, write to the
+    transport), without the middleware chain and a task switch per frame. Flow control is
+    kept: nothing is written while the transport is paused; a connection being closed or
+    gone is not written to. Other servers (or uvicorn implementations) use ASGI sends."""
+
+    __slots__ = ("protocol",)
+
+    def __init__(self, protocol: Any) -> None:
+        self.protocol = protocol
+
+    @classmethod
+    def of(cls, websocket: Any) -> DirectWriter | None:
+        protocol = _protocol_of(getattr(getattr(websocket, "ws", None), "_send", None))
+        conn = getattr(protocol, "conn", None)
+        needed = ("writable", "disconnected", "close_sent", "handshake_complete",
+                  "initial_response")
+        if (conn is None or not hasattr(conn, "send_text")
+                or not hasattr(conn, "data_to_send")
+                or not all(hasattr(protocol, name) for name in needed)
+                or not isinstance(protocol.writable, asyncio.Event)):
+            return None
+        return cls(protocol)
+
+    def ready(self) -> bool:
+        p = self.protocol
+        return bool(p.writable.is_set() and not p.disconnected and not p.close_sent
+                    and p.handshake_complete and p.initial_response is None
+                    and not p.transport.is_closing())
+
+    async def wait_writable(self) -> None:
+        await self.protocol.writable.wait()
+
+    def write(self, data: bytes) -> None:
+        p = self.protocol
+        p.conn.send_text(data)
+        p.transport.write(b"".join(p.conn.data_to_send()))
 
 
 def _viewer_class(context: Context) -> Any:
@@ -211,6 +276,7 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         super().__init__(*args, **kwargs)
         self.closing = False
         self.context.on_fall_behind = self.fall_behind
+        self.direct = DirectWriter.of(self.websocket)
 
     def fall_behind(self) -> None:
         """Close this connection with 4420, once, without waiting for it."""
@@ -268,12 +334,21 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                     await operation.send_initial_errors(frame.errors)
                     return
                 break
+            member.busy = True
             try:
-                await self._send_text(member.prefix + frame + b"}")
+                await self._send_text(frame)
             except WebSocketDisconnect:
                 return
+            finally:
+                member.busy = False
         await operation.send_operation_message({"id": operation.id, "type": "complete"})
 
     async def _send_text(self, data: bytes) -> None:
         # graphql-transport-ws messages are text frames.
+        direct = self.direct
+        if direct is not None and not self.closing:
+            await direct.wait_writable()
+            if direct.ready():
+                direct.write(data)
+                return
         await self.websocket.ws.send_text(data.decode())  # type: ignore[attr-defined]

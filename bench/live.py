@@ -41,7 +41,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from bulk import Service, gid, start_sink  # noqa: E402
+from bulk import Service, start_sink  # noqa: E402
 
 PER_CLIENT_PROCESS = 250
 SUBSCRIPTION = """subscription { messageStatusChanged {
