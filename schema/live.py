@@ -56,36 +56,53 @@ class Delivery:
         self.events = batch
         self._loads: dict[tuple[str, str], asyncio.Future[dict[Any, Any]]] = {}
 
+    def prefetch(self, model: type[Model], field: str) -> asyncio.Future[dict[Any, Any]]:
+        """Start loading the company's rows of `model` named by event[field] of every event
+        of this delivery, in one query, unless already started; the hub calls it as soon
+        as a listener accepts an event, so the query runs while earlier events are still
+        being executed."""
+        slot = (model.__name__, field)
+        loading = self._loads.get(slot)
+        if loading is None:
+            loading = self._loads[slot] = asyncio.ensure_future(self._load(model, field))
+            loading.add_done_callback(_retrieve)
+        return loading
+
+    async def _load(self, model: type[Model], field: str) -> dict[Any, Any]:
+        ids: set[uuid.UUID] = set()
+        for event in self.events:
+            with contextlib.suppress(ValueError, TypeError):
+                if event.get(field) is not None:
+                    ids.add(uuid.UUID(str(event[field])))
+        rows = await model.filter(id__in=list(ids), company_id=self.company_id)
+        return {r.pk: r for r in rows}
+
     async def row(self, model: type[Model], field: str, pk: Any) -> Any:
         """The company's row of `model` whose id is event[field]; None when gone.
 
-        The first caller loads the rows of every event of this delivery in one query;
-        everyone else awaits that query's result.
+        One query loads the rows of every event of this delivery; every subscriber awaits
+        that query's result.
         """
         try:
             key = uuid.UUID(str(pk))
         except (ValueError, TypeError):
             return None
-        slot = (model.__name__, field)
-        loading = self._loads.get(slot)
-        if loading is None:
-            loading = asyncio.get_running_loop().create_future()
-            self._loads[slot] = loading
-            try:
-                ids: set[uuid.UUID] = set()
-                for event in self.events:
-                    with contextlib.suppress(ValueError, TypeError):
-                        if event.get(field) is not None:
-                            ids.add(uuid.UUID(str(event[field])))
-                rows = await model.filter(id__in=list(ids), company_id=self.company_id)
-                loading.set_result({r.pk: r for r in rows})
-            except BaseException as exc:
-                # Let the next caller try again rather than sharing one failure forever.
-                self._loads.pop(slot, None)
-                loading.set_exception(exc)
-                loading.exception()  # retrieved: a failed load is the caller's to see
-                raise
-        return (await asyncio.shield(loading)).get(key)
+        loading = self.prefetch(model, field)
+        try:
+            return (await asyncio.shield(loading)).get(key)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Let the next caller try again rather than sharing one failure forever.
+            if self._loads.get((model.__name__, field)) is loading:
+                del self._loads[(model.__name__, field)]
+            raise
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    # A failed prefetch nobody awaited must not log "exception never retrieved".
+    if not future.cancelled():
+        future.exception()
 
 
 T = TypeVar("T")
@@ -217,17 +234,21 @@ class Listener(BoundedQueue[Item]):
                  accept: Callable[[dict[str, Any]], bool] | None = None,
                  key: Callable[[dict[str, Any]], Any] | None = None,
                  on_overflow: Callable[[], None] | None = None,
-                 weight: Callable[[], int] | None = None) -> None:
+                 weight: Callable[[], int] | None = None,
+                 prefetch: Callable[[Delivery], Any] | None = None) -> None:
         super().__init__(limit=limit, behind=behind, merge=_keep_previous,
                          on_overflow=on_overflow)
         self.accept = accept
         self.key = key
+        self.prefetch = prefetch
         # How many GraphQL subscriptions this listener serves (a shared selection: many).
         self.weight = weight or (lambda: 1)
 
     def deliver(self, event: dict[str, Any], delivery: Delivery) -> None:
         if self.accept is not None and not self.accept(event):
             return
+        if self.prefetch is not None:
+            self.prefetch(delivery)
         self.offer((event, delivery), self.key(event) if self.key is not None else None)
 
 
@@ -321,10 +342,11 @@ class listen:
                  accept: Callable[[dict[str, Any]], bool] | None = None,
                  key: Callable[[dict[str, Any]], Any] | None = None,
                  on_overflow: Callable[[], None] | None = None,
-                 weight: Callable[[], int] | None = None) -> None:
+                 weight: Callable[[], int] | None = None,
+                 prefetch: Callable[[Delivery], Any] | None = None) -> None:
         self.company_id = company_id
         self.listener = Listener(limit=limit, behind=behind, accept=accept, key=key,
-                                 on_overflow=on_overflow, weight=weight)
+                                 on_overflow=on_overflow, weight=weight, prefetch=prefetch)
         self.hub: CompanyHub | None = None
 
     async def __aenter__(self) -> Listener:

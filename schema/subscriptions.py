@@ -96,7 +96,9 @@ class Subscription:
 
         async with live.listen(company_id, limit=_limit(ctx), accept=accept,
                                key=live.message_key, on_overflow=ctx.fall_behind,
-                               weight=ctx.subscribers) as queue:
+                               weight=ctx.subscribers,
+                               prefetch=lambda d: d.prefetch(models.Message, "message_id"),
+                               ) as queue:
             while True:
                 item = await queue.get()
                 if item is None:  # overflowed: the connection is being closed (4420)
@@ -132,8 +134,9 @@ class Subscription:
                     and (interview_id is None or _same(event.get("interview_id"), wanted)))
 
         async with live.listen(company_id, limit=_limit(ctx), accept=accept,
-                               on_overflow=ctx.fall_behind,
-                               weight=ctx.subscribers) as queue:
+                               on_overflow=ctx.fall_behind, weight=ctx.subscribers,
+                               prefetch=lambda d: d.prefetch(models.Interview, "interview_id"),
+                               ) as queue:
             while True:
                 item = await queue.get()
                 if item is None:  # overflowed: the connection is being closed (4420)
