@@ -31,6 +31,9 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.utils.aio import aclosing
+from websockets.frames import Frame as WsFrame
+from websockets.frames import Opcode
+from websockets.protocol import State
 
 from core.settings import get_settings
 from schema.context import Context
@@ -83,7 +86,8 @@ class Member:
 
     A frame goes straight onto the connection when nothing of this member is pending and
     the connection takes writes (no task switch: the usual case for a reader that keeps
-    up); otherwise it waits in the member's bounded queue for the member's task.
+    up), made once for all uncompressed connections; otherwise it waits in the member's
+    bounded queue for the member's task.
     """
 
     def __init__(self, handler: LiveTransportWSHandler, operation: Operation[Any, Any]) -> None:
@@ -94,13 +98,20 @@ class Member:
         self.prefix = b'{"id":' + _dumps(operation.id) + b',"type":"next","payload":'
         self.busy = False  # the member's task is sending
 
-    def offer(self, message: bytes, key: Any) -> None:
+    def offer(self, message: bytes, key: Any, frames: dict[bytes, bytes]) -> None:
         direct = self.handler.direct
         if (direct is not None and not self.busy and not len(self.queue)
                 and not self.queue.overflowed and not self.queue.closed
                 and not self.handler.closing and direct.ready()):
             try:
-                direct.write(message)
+                if direct.plain():
+                    frame = frames.get(message)
+                    if frame is None:
+                        frame = frames[message] = WsFrame(Opcode.TEXT, message).serialize(
+                            mask=False)
+                    direct.write_frame(frame)
+                else:
+                    direct.write(message)
                 return
             except Exception:
                 log.debug("direct websocket write failed; queueing", exc_info=True)
@@ -144,11 +155,12 @@ class SharedSelection:
             return
         # The whole `next` message, once per operation id (clients mostly use the same).
         messages: dict[bytes, bytes] = {}
+        frames: dict[bytes, bytes] = {}  # message -> its websocket frame, made once
         for member in list(self.members):
             message = messages.get(member.prefix)
             if message is None:
                 message = messages[member.prefix] = member.prefix + frame + b"}"
-            member.offer(message, key)
+            member.offer(message, key, frames)
 
     async def _run(self) -> None:
         errors: list[GraphQLError] | None = None
@@ -261,6 +273,17 @@ class DirectWriter:
         p = self.protocol
         p.conn.send_text(data)
         p.transport.write(b"".join(p.conn.data_to_send()))
+
+    def plain(self) -> bool:
+        """No extension (compression) negotiated and nothing half-sent: a server's text
+        frame is then the same bytes on every connection (server frames are unmasked)."""
+        conn = self.protocol.conn
+        return (not conn.extensions and not getattr(conn, "expect_continuation_frame", True)
+                and not getattr(conn, "writes", True) and conn.state is State.OPEN)
+
+    def write_frame(self, frame: bytes) -> None:
+        """A text frame made once for every plain connection (see `plain`)."""
+        self.protocol.transport.write(frame)
 
 
 def _viewer_class(context: Context) -> Any:
