@@ -165,7 +165,7 @@ async def run_one(svc: Service, token: str, api_pid: int, candidates: list[str],
             if count >= len(sent) + getattr(svc, "already_sent", 0):
                 break
             await asyncio.sleep(0.2)
-        await asyncio.sleep(3.0)  # the last changes on their way to every subscriber
+        await asyncio.sleep(5.0)  # the last changes on their way to every subscriber
         wall_cpu = time.monotonic() - t0
     cpu = sum(api.cpu_times()[:2]) - cpu0
     clients_cpu = sum(sum(c.cpu_times()[:2]) for c in clients) - ccpu0

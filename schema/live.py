@@ -235,9 +235,10 @@ class Listener(BoundedQueue[Item]):
                  key: Callable[[dict[str, Any]], Any] | None = None,
                  on_overflow: Callable[[], None] | None = None,
                  weight: Callable[[], int] | None = None,
-                 prefetch: Callable[[Delivery], Any] | None = None) -> None:
-        super().__init__(limit=limit, behind=behind, merge=_keep_previous,
-                         on_overflow=on_overflow)
+                 prefetch: Callable[[Delivery], Any] | None = None,
+                 behind_seconds: float = BEHIND_SECONDS) -> None:
+        super().__init__(limit=limit, behind=behind, behind_seconds=behind_seconds,
+                         merge=_keep_previous, on_overflow=on_overflow)
         self.accept = accept
         self.key = key
         self.prefetch = prefetch
@@ -343,10 +344,12 @@ class listen:
                  key: Callable[[dict[str, Any]], Any] | None = None,
                  on_overflow: Callable[[], None] | None = None,
                  weight: Callable[[], int] | None = None,
-                 prefetch: Callable[[Delivery], Any] | None = None) -> None:
+                 prefetch: Callable[[Delivery], Any] | None = None,
+                 behind_seconds: float = BEHIND_SECONDS) -> None:
         self.company_id = company_id
         self.listener = Listener(limit=limit, behind=behind, accept=accept, key=key,
-                                 on_overflow=on_overflow, weight=weight, prefetch=prefetch)
+                                 on_overflow=on_overflow, weight=weight, prefetch=prefetch,
+                                 behind_seconds=behind_seconds)
         self.hub: CompanyHub | None = None
 
     async def __aenter__(self) -> Listener:

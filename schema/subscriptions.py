@@ -6,6 +6,7 @@ message for all subscribers) before anything is sent.
 """
 
 import logging
+import math
 import uuid
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
@@ -62,6 +63,13 @@ def _same(value: Any, wanted: uuid.UUID | None) -> bool:
     return wanted is not None and value is not None and str(value) == str(wanted)
 
 
+def _behind_seconds(ctx: Any) -> float:
+    """A shared subscription's own queue is drained by the server, not by a client: it
+    merges status changes only when full, never because it waited (each connection's
+    queue in api/live_ws.py does that for a client that falls behind)."""
+    return math.inf if ctx.shared else live.BEHIND_SECONDS
+
+
 def _limit(ctx: Any = None) -> int:
     """Events a subscription may have waiting. A shared subscription (api/live_ws.py) is
     paced by the server executing it, not by one client's socket: it gets four times the
@@ -98,7 +106,7 @@ class Subscription:
                                key=live.message_key, on_overflow=ctx.fall_behind,
                                weight=ctx.subscribers,
                                prefetch=lambda d: d.prefetch(models.Message, "message_id"),
-                               ) as queue:
+                               behind_seconds=_behind_seconds(ctx)) as queue:
             while True:
                 item = await queue.get()
                 if item is None:  # overflowed: the connection is being closed (4420)
@@ -136,7 +144,7 @@ class Subscription:
         async with live.listen(company_id, limit=_limit(ctx), accept=accept,
                                on_overflow=ctx.fall_behind, weight=ctx.subscribers,
                                prefetch=lambda d: d.prefetch(models.Interview, "interview_id"),
-                               ) as queue:
+                               behind_seconds=_behind_seconds(ctx)) as queue:
             while True:
                 item = await queue.get()
                 if item is None:  # overflowed: the connection is being closed (4420)
