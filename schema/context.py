@@ -42,12 +42,20 @@ class Context:
     shared: bool = False
     _loaders_scope: Any = None
 
-    def loaders_for(self, scope: object) -> None:
+    def has_loaders_for(self, scope: object) -> bool:
+        return scope is self._loaders_scope
+
+    def loaders_for(self, scope: object, **primed: dict[Any, Any]) -> bool:
         """Shared subscriptions: results made for the events of one Redis message (one
-        commit) share a loader cache; the next message starts afresh."""
+        commit) share a loader cache, primed with rows already loaded for all of them
+        (`candidate={id: row}`); the next message starts afresh. True when it started."""
         if self.shared and scope is not self._loaders_scope and self.company is not None:
             self._loaders_scope = scope
             self._loaders = Loaders(self.company.id, cache=True, viewer=self.employee)
+            for name, rows in primed.items():
+                getattr(self._loaders, name).prime_many(rows)
+            return True
+        return False
 
     def sign_in(self, employee: Employee, company: Company) -> None:
         self.employee = employee

@@ -77,6 +77,10 @@ class Delivery:
         rows = await model.filter(id__in=list(ids), company_id=self.company_id)
         return {r.pk: r for r in rows}
 
+    async def rows(self, model: type[Model], field: str) -> dict[Any, Any]:
+        """Every row of `model` the events of this delivery name in event[field], by id."""
+        return dict(await asyncio.shield(self.prefetch(model, field)))
+
     async def row(self, model: type[Model], field: str, pk: Any) -> Any:
         """The company's row of `model` whose id is event[field]; None when gone.
 

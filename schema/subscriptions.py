@@ -6,7 +6,6 @@ message for all subscribers) before anything is sent.
 """
 
 import logging
-import math
 import uuid
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
@@ -63,11 +62,24 @@ def _same(value: Any, wanted: uuid.UUID | None) -> bool:
     return wanted is not None and value is not None and str(value) == str(wanted)
 
 
+# A shared subscription's own queue is drained by the server, not by a client: it merges
+# status changes only once the server is this far behind (a bulk send faster than the
+# api can execute results for); each connection's queue (api/live_ws.py) merges for a
+# client that falls behind after live.BEHIND_SECONDS.
+SHARED_BEHIND_SECONDS = 2.0
+
+
 def _behind_seconds(ctx: Any) -> float:
-    """A shared subscription's own queue is drained by the server, not by a client: it
-    merges status changes only when full, never because it waited (each connection's
-    queue in api/live_ws.py does that for a client that falls behind)."""
-    return math.inf if ctx.shared else live.BEHIND_SECONDS
+    return SHARED_BEHIND_SECONDS if ctx.shared else live.BEHIND_SECONDS
+
+
+def _prefetch_messages(ctx: Any) -> Any:
+    def prefetch(delivery: live.Delivery) -> None:
+        delivery.prefetch(models.Message, "message_id")
+        if ctx.shared:
+            delivery.prefetch(models.Candidate, "candidate_id")
+
+    return prefetch
 
 
 def _limit(ctx: Any = None) -> int:
@@ -105,7 +117,7 @@ class Subscription:
         async with live.listen(company_id, limit=_limit(ctx), accept=accept,
                                key=live.message_key, on_overflow=ctx.fall_behind,
                                weight=ctx.subscribers,
-                               prefetch=lambda d: d.prefetch(models.Message, "message_id"),
+                               prefetch=_prefetch_messages(ctx),
                                behind_seconds=_behind_seconds(ctx)) as queue:
             while True:
                 item = await queue.get()
@@ -120,7 +132,10 @@ class Subscription:
                 # Lets the websocket layer merge this change with a later one of the same
                 # message for a connection that falls behind.
                 ctx.live_key = live.message_key(event)
-                ctx.loaders_for(delivery)
+                if ctx.shared and not ctx.has_loaders_for(delivery):
+                    # The candidates of a whole bulk chunk in one query, not one per event.
+                    ctx.loaders_for(delivery, candidate=await delivery.rows(
+                        models.Candidate, "candidate_id"))
                 yield MessageStatusChange(
                     message=Message.from_row(row),
                     previous_status=S(previous) if previous else None,
