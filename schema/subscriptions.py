@@ -62,11 +62,11 @@ def _same(value: Any, wanted: uuid.UUID | None) -> bool:
     return wanted is not None and value is not None and str(value) == str(wanted)
 
 
-# A shared subscription's own queue is drained by the server, not by a client: it merges
-# status changes only once the server is this far behind (a bulk send faster than the
-# api can execute results for); each connection's queue (api/live_ws.py) merges for a
-# client that falls behind after live.BEHIND_SECONDS.
-SHARED_BEHIND_SECONDS = 2.0
+# A shared subscription's own queue is drained by the server, not by a client: once the
+# server is this far behind (a bulk sends faster than the api can make results), it
+# merges status changes of one message, so the api's work stays bounded; each
+# connection's queue (api/live_ws.py) merges for a client that falls behind.
+SHARED_BEHIND_SECONDS = live.BEHIND_SECONDS
 
 
 def _behind_seconds(ctx: Any) -> float:
