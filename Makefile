@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck install clean schema bench test-tools
+.PHONY: dev test lint typecheck install clean schema bench bench-live test-tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,6 +34,9 @@ schema: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bulk.py
+
+bench-live: $(STAMP)
+	$(BIN)/python bench/live.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tests/tools/node_modules

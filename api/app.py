@@ -26,6 +26,7 @@ from api.documents import download
 from api.graphiql import OfflineGraphQL, static_routes
 from api.graphql_http import GraphQLResponseNegotiation
 from api.health import healthz, readyz
+from api.live_ws import LiveTransportWSHandler
 from api.metrics import metrics_endpoint
 from api.outbox import OUTBOX_PATH, outbox_page
 from api.request_id import RequestIdMiddleware
@@ -34,9 +35,13 @@ from core.redis import close_redis
 from core.settings import get_settings
 from schema import schema
 from schema.context import Context
+from schema.live import close_hubs
 
 
 class GraphQLApp(OfflineGraphQL[Context, None]):
+    # Shared subscription executions and bounded queues per connection (api/live_ws.py).
+    graphql_transport_ws_handler_class = LiveTransportWSHandler
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
@@ -116,6 +121,7 @@ def create_app(*, manage_db: bool = True) -> Starlette:
         try:
             yield
         finally:
+            await close_hubs()
             await close_redis()
             if tortoise is not None:
                 await close_db(tortoise)

@@ -33,10 +33,11 @@ def token_from_params(params: Mapping[str, Any] | None) -> str | None:
 
 
 async def authenticate(token: str | None) -> tuple[Employee, Company] | None:
+    """One statement: the token joined to its employee and company."""
     employee = await employee_for_token(token)
     if employee is None:
         return None
-    company = await Company.get_or_none(id=employee.company_id)
-    if company is None:
+    company = employee.company  # loaded by the same statement (select_related)
+    if not isinstance(company, Company):
         return None
     return employee, company

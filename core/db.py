@@ -25,14 +25,20 @@ def _normalise_url(url: str) -> str:
 
 
 async def _keep_session(connection: Any) -> None:
-    """Pool release without asyncpg's reset query (a round trip after every query); an
-    open transaction is still rolled back. For processes that use no session state
-    (advisory locks, LISTEN, SET, cursors), as the worker."""
+    """asyncpg's pool reset, minus the round trip.
+
+    By default asyncpg sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL` every time a connection goes back to the pool: one extra round trip after
+    every statement Tortoise runs outside a transaction. Nothing here takes advisory
+    locks, LISTENs, keeps cursors outside transactions or SETs session variables, so there
+    is nothing to undo. What is needed is kept: asyncpg still rolls back a transaction
+    left open (a cancelled request) before this is called.
+    """
 
 
 def tortoise_config(database_url: str | None = None,
                     server_settings: dict[str, str] | None = None,
-                    lean_pool: bool = False) -> dict[str, Any]:
+                    lean_pool: bool = True) -> dict[str, Any]:
     url = _normalise_url(database_url or get_settings().database_url)
     connection: str | dict[str, Any] = url
     if (server_settings or lean_pool) and url.startswith(("postgres://", "asyncpg://")):
@@ -72,10 +78,10 @@ TORTOISE_ORM = {
 
 async def init_db(settings: Settings | None = None,
                   server_settings: dict[str, str] | None = None,
-                  lean_pool: bool = False) -> TortoiseContext:
+                  lean_pool: bool = True) -> TortoiseContext:
     """Open the ORM for this process. The context is global so every task sees it.
     `server_settings` are PostgreSQL session settings for every connection; `lean_pool`
-    see _keep_session."""
+    (every process by default) see _keep_session."""
     settings = settings or get_settings()
     return await Tortoise.init(
         config=tortoise_config(settings.database_url, server_settings, lean_pool),

@@ -126,6 +126,11 @@ class Settings(BaseSettings):
     introspection: bool = True
     max_query_depth: int = 15
     max_aliases: int = 100
+    # Live subscriptions: events waiting for one subscription of a websocket (references
+    # to shared payloads). A subscriber whose oldest waits 0.5 s is behind and gets status
+    # changes of one message merged; when it is full the connection is closed with 4420
+    # (see README, "Live updates").
+    ws_queue_size: int = 5000
     log_json: bool = True
     log_level: str = "INFO"
 

@@ -87,7 +87,10 @@ def api(host: str | None, port: int | None) -> None:
     _logging("api")
     uvicorn.run("api.app:create_app", factory=True, host=host or s.api_host,
                 port=port if port is not None else s.api_port, log_config=None,
-                proxy_headers=True, timeout_graceful_shutdown=20)
+                proxy_headers=True, timeout_graceful_shutdown=20,
+                # Live updates are small JSON messages sent to many subscribers: compressing
+                # each one for each connection (permessage-deflate) cost more CPU than it saved.
+                ws_per_message_deflate=False)
 
 
 @main.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -29,12 +30,41 @@ class Context:
     # "authentication required".
     token_rejected: bool = False
     _loaders: Loaders | None = None
+    # Websockets: what the connection does when a subscription's queue overflows (the
+    # api layer closes it with 4420), and the coalescing key of the result being made.
+    on_fall_behind: Callable[[], None] | None = None
+    live_key: Any = None
+    # How many subscriptions a result made with this context serves (shared selections).
+    subscribers: Callable[[], int] = lambda: 1
+
+    def fall_behind(self) -> None:
+        if self.on_fall_behind is not None:
+            self.on_fall_behind()
+
+    # A shared subscription's context (api/live_ws.py): rows are cached per event batch.
+    shared: bool = False
+    _loaders_scope: Any = None
+
+    def has_loaders_for(self, scope: object) -> bool:
+        return scope is self._loaders_scope
+
+    def loaders_for(self, scope: object, **primed: dict[Any, Any]) -> bool:
+        """Shared subscriptions: results made for the events of one Redis message (one
+        commit) share a loader cache, primed with rows already loaded for all of them
+        (`candidate={id: row}`); the next message starts afresh. True when it started."""
+        if self.shared and scope is not self._loaders_scope and self.company is not None:
+            self._loaders_scope = scope
+            self._loaders = Loaders(self.company.id, cache=True, viewer=self.employee)
+            for name, rows in primed.items():
+                getattr(self._loaders, name).prime_many(rows)
+            return True
+        return False
 
     def sign_in(self, employee: Employee, company: Company) -> None:
         self.employee = employee
         self.company = company
         # A websocket lives long: batch its lookups but never serve stale rows from a cache.
-        self._loaders = Loaders(company.id, cache=not self.websocket)
+        self._loaders = Loaders(company.id, cache=not self.websocket, viewer=employee)
 
     @property
     def authenticated(self) -> bool:

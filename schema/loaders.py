@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
+from tortoise.expressions import F, Q
 from tortoise.models import Model
 
 from core import models
@@ -39,20 +40,32 @@ def _grouped(model: type[M], key_field: str, order: tuple[str, ...], **scope: An
     return load
 
 
-def _attachments(company_id: uuid.UUID
+def _attachments(company_id: uuid.UUID, viewer: models.Employee | None
                  ) -> Callable[[Sequence[uuid.UUID]], Awaitable[list[list[models.Document]]]]:
+    """The attachments of messages the viewer may see, in one statement: the access rule
+    of core.services.documents.visible_query joined in (the company's unrestricted
+    documents, restricted ones granted to the viewer; admins see all)."""
+
     async def load(keys: Sequence[uuid.UUID]) -> list[list[models.Document]]:
-        rows = await models.Message.filter(id__in=list(set(keys)), company_id=company_id
-                                           ).prefetch_related("attachments")
-        found = {m.id: sorted(m.attachments, key=lambda d: (d.created_at, str(d.id)))
-                 for m in rows}
+        qs = models.Document.filter(messages__id__in=list(set(keys)), company_id=company_id)
+        if viewer is None:
+            qs = qs.filter(restricted=False)
+        elif not viewer.is_admin:
+            qs = qs.filter(Q(restricted=False) | Q(grants__employee_id=viewer.id))
+        rows = await qs.annotate(attached_to=F("messages__id")).distinct().order_by(
+            "created_at", "id")
+        found: dict[Any, list[models.Document]] = defaultdict(list)
+        for d in rows:
+            # The joined id comes back as text on SQLite.
+            found[uuid.UUID(str(d.attached_to))].append(d)  # type: ignore[attr-defined]
         return [found.get(k, []) for k in keys]
 
     return load
 
 
 class Loaders:
-    def __init__(self, company_id: uuid.UUID, *, cache: bool = True) -> None:
+    def __init__(self, company_id: uuid.UUID, *, cache: bool = True,
+                 viewer: models.Employee | None = None) -> None:
         def by_id(model: type[M]) -> DataLoader[uuid.UUID, M | None]:
             return DataLoader(load_fn=_by_id(model, company_id), cache=cache)
 
@@ -80,9 +93,9 @@ class Loaders:
             DataLoader(load_fn=_grouped(models.Interview, "application_id",
                                         ("starts_at", "id"), company_id=company_id),
                        cache=cache))
-        # All attachments of a message; visibility is the caller's to apply.
+        # The attachments of a message that the viewer may see.
         self.attachments_by_message: DataLoader[uuid.UUID, list[models.Document]] = DataLoader(
-            load_fn=_attachments(company_id), cache=cache)
+            load_fn=_attachments(company_id, viewer), cache=cache)
         # Keys are ids of messages already loaded through the company scope.
         self.events_by_message: DataLoader[uuid.UUID, list[models.MessageEvent]] = DataLoader(
             load_fn=_grouped(models.MessageEvent, "message_id", ("id",)), cache=cache)

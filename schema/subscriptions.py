@@ -1,24 +1,24 @@
-"""Live updates from the per-company Redis channel (core.events).
+"""Live updates from the per-company Redis channel (core.events), through schema.live.
 
-The channel is already per company; every row is nevertheless reloaded through the
-viewer's company scope before anything is sent.
+Every subscription of a company in this process reads the company's one hub; each has
+its own bounded queue. Rows are reloaded through the company scope (once per Redis
+message for all subscribers) before anything is sent.
 """
 
-import asyncio
-import contextlib
 import logging
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from typing import Any
 
 import strawberry
-from redis.exceptions import RedisError
 
 from core import events, models
 from core.models.enums import AttendeeResponse as Response
 from core.models.enums import BulkOperationState as BState
 from core.models.enums import MessageStatus as S
+from core.settings import get_settings
+from schema import live
 from schema.context import Info
 from schema.enums import AttendeeResponse, MessageStatus
 from schema.errors import NOT_FOUND, graphql_error
@@ -28,8 +28,6 @@ from schema.types.messages import BulkOperation, Message
 
 log = logging.getLogger(__name__)
 
-RESUBSCRIBE_MIN_SECONDS = 0.05
-RESUBSCRIBE_MAX_SECONDS = 5.0
 FINAL_BULK_STATES = (BState.COMPLETED, BState.COMPLETED_WITH_ERRORS, BState.CANCELLED)
 # How often bulkOperationProgress looks at the row itself, so a progress event lost
 # between loading the row and subscribing cannot leave a dashboard waiting forever.
@@ -64,66 +62,36 @@ def _same(value: Any, wanted: uuid.UUID | None) -> bool:
     return wanted is not None and value is not None and str(value) == str(wanted)
 
 
-class CompanyEvents:
-    """The company's events, read through a queue so a reader can wait with a timeout.
+# A shared subscription's own queue is drained by the server, not by a client: once the
+# server is this far behind (a bulk sends faster than the api can make results), it
+# merges status changes of one message, so the api's work stays bounded; each
+# connection's queue (api/live_ws.py) merges for a client that falls behind.
+SHARED_BEHIND_SECONDS = live.BEHIND_SECONDS
 
-    Use as `async with CompanyEvents(company_id) as stream:`; the Redis subscription
-    starts on entry, before the caller loads any row it wants to follow.
-    """
 
-    def __init__(self, company_id: uuid.UUID) -> None:
-        self.company_id = company_id
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.task: asyncio.Task[None] | None = None
+def _behind_seconds(ctx: Any) -> float:
+    return SHARED_BEHIND_SECONDS if ctx.shared else live.BEHIND_SECONDS
 
-    async def _pump(self) -> None:
-        # Redis restarts (or a client closed under us) must not end live dashboards:
-        # subscribe again with backoff. Events published meanwhile are lost; pub/sub is
-        # best-effort by design and the database holds the truth.
-        delay = RESUBSCRIBE_MIN_SECONDS
-        while True:
-            try:
-                async for event in events.subscribe(self.company_id):
-                    delay = RESUBSCRIBE_MIN_SECONDS
-                    self.queue.put_nowait(event)
-            except (RedisError, OSError) as exc:
-                log.warning("event subscription of company %s lost (%r); resubscribing",
-                            self.company_id, exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RESUBSCRIBE_MAX_SECONDS)
 
-    async def __aenter__(self) -> "CompanyEvents":
-        self.task = asyncio.create_task(self._pump(), name=f"events:{self.company_id}")
-        return self
+def _prefetch_messages(ctx: Any) -> Any:
+    def prefetch(delivery: live.Delivery) -> None:
+        delivery.prefetch(models.Message, "message_id")
+        if ctx.shared:
+            delivery.prefetch(models.Candidate, "candidate_id")
 
-    async def __aexit__(self, *exc: object) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
+    return prefetch
 
-    async def next(self, wait: float | None = None) -> dict[str, Any] | None:
-        """The next event, or None when `wait` seconds passed without one."""
-        assert self.task is not None, "use CompanyEvents in `async with`"
-        getter = asyncio.ensure_future(self.queue.get())
-        done, _ = await asyncio.wait({getter, self.task}, timeout=wait,
-                                     return_when=asyncio.FIRST_COMPLETED)
-        if getter in done:
-            return getter.result()
-        getter.cancel()
-        if self.task in done:
-            self.task.result()  # the subscription died: raise why
-            raise RuntimeError("the event subscription ended")
-        return None
 
-    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
-        return self._iterate()
+def _limit(ctx: Any = None) -> int:
+    """Events a subscription may have waiting. A shared subscription (api/live_ws.py) is
+    paced by the server executing it, not by one client's socket: it gets four times the
+    room (each of its connections has its own queue besides)."""
+    size = get_settings().ws_queue_size
+    return size * 4 if ctx is not None and ctx.shared else size
 
-    async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
-        while True:
-            event = await self.next()
-            if event is not None:
-                yield event
+
+def _bulk_key(event: dict[str, Any]) -> Any:
+    return ("b", str(event.get("bulk_operation_id")))
 
 
 @strawberry.type
@@ -134,24 +102,40 @@ class Subscription:
         self, info: Info, candidate_id: strawberry.ID | None = None,
         bulk_operation_id: strawberry.ID | None = None,
     ) -> AsyncGenerator[MessageStatusChange, None]:
-        company_id = info.context.company_id
+        ctx = info.context
+        company_id = ctx.company_id
         cand = uuid_of(candidate_id, "Candidate") if candidate_id is not None else None
         bulk = (uuid_of(bulk_operation_id, "BulkOperation")
                 if bulk_operation_id is not None else None)
-        async with CompanyEvents(company_id) as stream:
-            async for event in stream:
-                if event.get("type") != events.MESSAGE_STATUS:
-                    continue
-                if candidate_id is not None and not _same(event.get("candidate_id"), cand):
-                    continue
-                if bulk_operation_id is not None and not _same(
-                        event.get("bulk_operation_id"), bulk):
-                    continue
-                row = await models.Message.get_or_none(id=event.get("message_id"),
-                                                       company_id=company_id)
+
+        def accept(event: dict[str, Any]) -> bool:
+            return (event.get("type") == events.MESSAGE_STATUS
+                    and (candidate_id is None or _same(event.get("candidate_id"), cand))
+                    and (bulk_operation_id is None
+                         or _same(event.get("bulk_operation_id"), bulk)))
+
+        async with live.listen(company_id, limit=_limit(ctx), accept=accept,
+                               key=live.message_key, on_overflow=ctx.fall_behind,
+                               weight=ctx.subscribers,
+                               prefetch=_prefetch_messages(ctx),
+                               behind_seconds=_behind_seconds(ctx)) as queue:
+            while True:
+                item = await queue.get()
+                if item is None:  # overflowed: the connection is being closed (4420)
+                    await live.until_closed()
+                    return
+                event, delivery = item
+                row = await delivery.row(models.Message, "message_id", event.get("message_id"))
                 if row is None:
                     continue
                 previous = event.get("previous")
+                # Lets the websocket layer merge this change with a later one of the same
+                # message for a connection that falls behind.
+                ctx.live_key = live.message_key(event)
+                if ctx.shared and not ctx.has_loaders_for(delivery):
+                    # The candidates of a whole bulk chunk in one query, not one per event.
+                    ctx.loaders_for(delivery, candidate=await delivery.rows(
+                        models.Candidate, "candidate_id"))
                 yield MessageStatusChange(
                     message=Message.from_row(row),
                     previous_status=S(previous) if previous else None,
@@ -164,18 +148,30 @@ class Subscription:
     async def interview_response_changed(
         self, info: Info, interview_id: strawberry.ID | None = None
     ) -> AsyncGenerator[InterviewResponseChange, None]:
-        company_id = info.context.company_id
+        ctx = info.context
+        company_id = ctx.company_id
         wanted = uuid_of(interview_id, "Interview") if interview_id is not None else None
-        async with CompanyEvents(company_id) as stream:
-            async for event in stream:
-                if event.get("type") != events.INTERVIEW_RESPONSE:
-                    continue
-                if interview_id is not None and not _same(event.get("interview_id"), wanted):
-                    continue
-                row = await models.Interview.get_or_none(id=event.get("interview_id"),
-                                                         company_id=company_id)
+
+        def accept(event: dict[str, Any]) -> bool:
+            return (event.get("type") == events.INTERVIEW_RESPONSE
+                    and (interview_id is None or _same(event.get("interview_id"), wanted)))
+
+        async with live.listen(company_id, limit=_limit(ctx), accept=accept,
+                               on_overflow=ctx.fall_behind, weight=ctx.subscribers,
+                               prefetch=lambda d: d.prefetch(models.Interview, "interview_id"),
+                               behind_seconds=_behind_seconds(ctx)) as queue:
+            while True:
+                item = await queue.get()
+                if item is None:  # overflowed: the connection is being closed (4420)
+                    await live.until_closed()
+                    return
+                event, delivery = item
+                row = await delivery.row(models.Interview, "interview_id",
+                                         event.get("interview_id"))
                 if row is None:
                     continue
+                ctx.live_key = None
+                ctx.loaders_for(delivery)
                 yield InterviewResponseChange(
                     interview=Interview.from_row(row),
                     response=Response(event.get("response") or row.candidate_response),
@@ -188,7 +184,8 @@ class Subscription:
     async def bulk_operation_progress(
         self, info: Info, id: strawberry.ID
     ) -> AsyncGenerator[BulkOperation, None]:
-        company_id = info.context.company_id
+        ctx = info.context
+        company_id = ctx.company_id
         pk = uuid_of(id, "BulkOperation")
 
         async def load() -> models.BulkOperation | None:
@@ -196,7 +193,14 @@ class Subscription:
                 return None
             return await models.BulkOperation.get_or_none(id=pk, company_id=company_id)
 
-        async with CompanyEvents(company_id) as stream:
+        def accept(event: dict[str, Any]) -> bool:
+            return event.get("type") == events.BULK_PROGRESS and _same(
+                event.get("bulk_operation_id"), pk)
+
+        # Every progress event re-reads the row, so pending ones are always merged.
+        async with live.listen(company_id, limit=_limit(), behind=0, accept=accept,
+                               key=_bulk_key, on_overflow=ctx.fall_behind,
+                               weight=ctx.subscribers) as queue:
             row = await load()
             if row is None:
                 raise graphql_error("No such bulk operation.", NOT_FOUND)
@@ -204,13 +208,14 @@ class Subscription:
             yield BulkOperation.from_row(row)
             last = (row.state, row.queued, row.sent, row.failed)
             while row.state not in FINAL_BULK_STATES:
-                event = await stream.next(wait=BULK_RECHECK_SECONDS)
-                if event is not None and not (
-                    event.get("type") == events.BULK_PROGRESS
-                    and _same(event.get("bulk_operation_id"), pk)
-                ):
-                    continue
-                fresh = await load()
+                if queue.overflowed:
+                    await live.until_closed()
+                item = await queue.get(wait=BULK_RECHECK_SECONDS)
+                if item is None:
+                    fresh = await load()  # nothing heard for a while: look anyway
+                else:
+                    # One read of the row for every subscriber of this event.
+                    fresh = await item[1].row(models.BulkOperation, "bulk_operation_id", pk)
                 if fresh is None:
                     return
                 row = fresh

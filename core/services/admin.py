@@ -69,7 +69,7 @@ async def employee_for_token(token: str | None) -> Employee | None:
     """The employee a bearer token belongs to, or None."""
     if not token:
         return None
-    row = await ApiToken.get_or_none(token_hash=hash_token(token), revoked=False).prefetch_related(
-        "employee"
+    row = await ApiToken.get_or_none(token_hash=hash_token(token), revoked=False).select_related(
+        "employee__company"
     )
     return row.employee if row else None

@@ -154,12 +154,22 @@ class WsClient:
         await self.conn.close()
 
 
-async def subscribers(channel: str) -> int:
-    """How many Redis subscribers listen on a channel (PUBSUB NUMSUB)."""
+async def redis_subscribers(channel: str) -> int:
+    """How many Redis subscribers listen on a channel (PUBSUB NUMSUB): one per api process
+    with live subscriptions of that company."""
     from core.redis import get_redis
 
     result = await get_redis().pubsub_numsub(channel)
     return int(result[0][1]) if result else 0
+
+
+async def subscribers(channel: str) -> int:
+    """How many GraphQL subscriptions listen on a company channel: those of the api in this
+    process (live_server), or, when there is none here, the Redis subscribers (one per
+    api process, which may serve many)."""
+    from schema.live import subscriptions
+
+    return subscriptions(channel) or await redis_subscribers(channel)
 
 
 async def wait_for_subscribers(channel: str, count: int = 1, wait: float = 5.0) -> None:

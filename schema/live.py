@@ -1,0 +1,402 @@
+"""Live events of a company, fanned out in memory to every subscriber of this process.
+
+One `CompanyHub` per company (per event loop) holds the only Redis subscription to the
+company's channel and hands each event to its listeners. A listener is a bounded queue:
+
+- it never blocks the hub: `offer` only appends;
+- once its reader has fallen behind (its oldest pending event waited BEHIND_SECONDS, or
+  it is full), a new event replaces a still-pending one with the same coalescing key (the
+  same message), keeping the older one's `previous` status: the reader sees one change
+  from where it was to where it is now instead of every step between; a reader that keeps
+  up gets every event;
+- when it is full and nothing merges, it overflows: it stops taking events and calls its
+  `on_overflow` (the websocket layer closes that connection with CLOSE_FELL_BEHIND; the
+  client subscribes again and re-reads the state from the database).
+
+What an event needs from the database is loaded once per Redis message for every listener:
+`Delivery.row(model, pk)` loads the rows of every event of the same PUBLISH (a bulk chunk
+is one) in one query, and every subscriber awaits the same result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import orjson
+from redis.exceptions import RedisError
+from tortoise.models import Model
+
+from core import events
+from core.redis import get_redis
+
+log = logging.getLogger(__name__)
+
+RESUBSCRIBE_MIN_SECONDS = 0.05
+RESUBSCRIBE_MAX_SECONDS = 5.0
+# graphql-transport-ws leaves 4000-4999 to applications; the protocol itself uses 4400,
+# 4401, 4403, 4406, 4408, 4409, 4429, 4500. This one means "you read too slowly: events
+# were dropped for you; subscribe again and re-read the state".
+CLOSE_FELL_BEHIND = 4420
+CLOSE_FELL_BEHIND_REASON = "Subscriber fell behind; subscribe again and re-read"
+
+class Delivery:
+    """The events of one Redis message, with their rows loaded once for all listeners."""
+
+    __slots__ = ("_loads", "company_id", "events")
+
+    def __init__(self, company_id: uuid.UUID, batch: list[dict[str, Any]]) -> None:
+        self.company_id = company_id
+        self.events = batch
+        self._loads: dict[tuple[str, str], asyncio.Future[dict[Any, Any]]] = {}
+
+    def prefetch(self, model: type[Model], field: str) -> asyncio.Future[dict[Any, Any]]:
+        """Start loading the company's rows of `model` named by event[field] of every event
+        of this delivery, in one query, unless already started; the hub calls it as soon
+        as a listener accepts an event, so the query runs while earlier events are still
+        being executed."""
+        slot = (model.__name__, field)
+        loading = self._loads.get(slot)
+        if loading is None:
+            loading = self._loads[slot] = asyncio.ensure_future(self._load(model, field))
+            loading.add_done_callback(_retrieve)
+        return loading
+
+    async def _load(self, model: type[Model], field: str) -> dict[Any, Any]:
+        ids: set[uuid.UUID] = set()
+        for event in self.events:
+            with contextlib.suppress(ValueError, TypeError):
+                if event.get(field) is not None:
+                    ids.add(uuid.UUID(str(event[field])))
+        rows = await model.filter(id__in=list(ids), company_id=self.company_id)
+        return {r.pk: r for r in rows}
+
+    async def rows(self, model: type[Model], field: str) -> dict[Any, Any]:
+        """Every row of `model` the events of this delivery name in event[field], by id."""
+        return dict(await asyncio.shield(self.prefetch(model, field)))
+
+    async def row(self, model: type[Model], field: str, pk: Any) -> Any:
+        """The company's row of `model` whose id is event[field]; None when gone.
+
+        One query loads the rows of every event of this delivery; every subscriber awaits
+        that query's result.
+        """
+        try:
+            key = uuid.UUID(str(pk))
+        except (ValueError, TypeError):
+            return None
+        loading = self.prefetch(model, field)
+        try:
+            return (await asyncio.shield(loading)).get(key)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Let the next caller try again rather than sharing one failure forever.
+            if self._loads.get((model.__name__, field)) is loading:
+                del self._loads[(model.__name__, field)]
+            raise
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    # A failed prefetch nobody awaited must not log "exception never retrieved".
+    if not future.cancelled():
+        future.exception()
+
+
+T = TypeVar("T")
+# A reader whose oldest pending event waited this long has fallen behind: from then on,
+# changes of one message are merged for it.
+BEHIND_SECONDS = 0.5
+
+
+def _replace(old: T, new: T) -> T:
+    return new
+
+
+class BoundedQueue(Generic[T]):
+    """A bounded FIFO that never blocks its producer.
+
+    Once its reader has fallen behind (the oldest pending item waited `behind_seconds`,
+    `behind` items are pending, or the queue is full), an item whose key is already
+    pending replaces (through `merge(old, new)`) the newest pending item of that key
+    instead of queueing. When it is full and nothing merges, it overflows: it empties,
+    takes nothing more and calls `on_overflow`.
+    """
+
+    def __init__(self, *, limit: int, behind: int | None = None,
+                 behind_seconds: float = BEHIND_SECONDS,
+                 merge: Callable[[T, T], T] = _replace,
+                 on_overflow: Callable[[], None] | None = None) -> None:
+        self.limit = max(1, limit)
+        self.behind = self.limit if behind is None else behind
+        self.behind_seconds = behind_seconds
+        self.merge = merge
+        self.on_overflow = on_overflow
+        self.overflowed = False
+        self.closed = False
+        self.coalesced = 0
+        # slot -> (coalescing key, item, when queued); _last: key -> its newest pending slot.
+        self._queue: OrderedDict[int, tuple[Any, T, float]] = OrderedDict()
+        self._last: dict[Any, int] = {}
+        self._seq = 0
+        self._waiter: asyncio.Future[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def falling_behind(self) -> bool:
+        if len(self._queue) >= self.behind:
+            return True
+        for _, _, queued_at in self._queue.values():  # the oldest only
+            return time.monotonic() - queued_at >= self.behind_seconds
+        return False
+
+    def offer(self, item: T, key: Any = None) -> bool:
+        """Queue an item; False when the queue overflowed (now or before) or is closed."""
+        if self.overflowed or self.closed:
+            return False
+        if key is not None:
+            slot = self._last.get(key)
+            if slot is not None and self.falling_behind():
+                _, old, queued_at = self._queue[slot]
+                self._queue[slot] = (key, self.merge(old, item), queued_at)
+                self.coalesced += 1
+                self._wake()
+                return True
+        if len(self._queue) >= self.limit:
+            self.overflowed = True
+            self._queue.clear()
+            self._last.clear()
+            self._wake()
+            if self.on_overflow is not None:
+                self.on_overflow()
+            return False
+        self._seq += 1
+        self._queue[self._seq] = (key, item, time.monotonic())
+        if key is not None:
+            self._last[key] = self._seq
+        self._wake()
+        return True
+
+    def close(self) -> None:
+        """No more items: `get` returns what is pending, then None."""
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def get_nowait(self) -> T | None:
+        if not self._queue:
+            return None
+        slot, (key, item, _) = self._queue.popitem(last=False)
+        if key is not None and self._last.get(key) == slot:
+            del self._last[key]
+        return item
+
+    async def get(self, wait: float | None = None) -> T | None:
+        """The oldest pending item; None after `wait` seconds without one, or once the
+        queue overflowed or was closed and is empty."""
+        while not self._queue:
+            if self.overflowed or self.closed:
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                if wait is None:
+                    await self._waiter
+                else:
+                    try:
+                        await asyncio.wait_for(asyncio.shield(self._waiter), wait)
+                    except TimeoutError:
+                        return None
+            finally:
+                self._waiter = None
+        return self.get_nowait()
+
+
+Item = tuple[dict[str, Any], Delivery]
+
+
+def _keep_previous(old: Item, new: Item) -> Item:
+    """Two status changes of one message as one: from the older's `previous` to now."""
+    if "previous" in old[0]:
+        return {**new[0], "previous": old[0]["previous"]}, new[1]
+    return new
+
+
+class Listener(BoundedQueue[Item]):
+    """One subscriber's queue of the company's events it accepts."""
+
+    def __init__(self, *, limit: int, behind: int | None = None,
+                 accept: Callable[[dict[str, Any]], bool] | None = None,
+                 key: Callable[[dict[str, Any]], Any] | None = None,
+                 on_overflow: Callable[[], None] | None = None,
+                 weight: Callable[[], int] | None = None,
+                 prefetch: Callable[[Delivery], Any] | None = None,
+                 behind_seconds: float = BEHIND_SECONDS) -> None:
+        super().__init__(limit=limit, behind=behind, behind_seconds=behind_seconds,
+                         merge=_keep_previous, on_overflow=on_overflow)
+        self.accept = accept
+        self.key = key
+        self.prefetch = prefetch
+        # How many GraphQL subscriptions this listener serves (a shared selection: many).
+        self.weight = weight or (lambda: 1)
+
+    def deliver(self, event: dict[str, Any], delivery: Delivery) -> None:
+        if self.accept is not None and not self.accept(event):
+            return
+        if self.prefetch is not None:
+            self.prefetch(delivery)
+        self.offer((event, delivery), self.key(event) if self.key is not None else None)
+
+
+class CompanyHub:
+    """The one Redis subscription of a company in this process, and its listeners."""
+
+    def __init__(self, company_id: uuid.UUID, registry: dict[Any, CompanyHub],
+                 registry_key: Any) -> None:
+        self.company_id = company_id
+        self.channel = events.company_channel(company_id)
+        self.listeners: set[Listener] = set()
+        self._registry = registry
+        self._registry_key = registry_key
+        self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._task = asyncio.create_task(self._pump(), name=f"live:{company_id}")
+
+    async def _pump(self) -> None:
+        # Redis restarts must not end live dashboards: subscribe again with backoff. Events
+        # published meanwhile are lost (pub/sub is best effort; the database has it all).
+        delay = RESUBSCRIBE_MIN_SECONDS
+        while True:
+            pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                if not self._ready.done():
+                    self._ready.set_result(None)
+                delay = RESUBSCRIBE_MIN_SECONDS
+                while True:
+                    msg = await pubsub.get_message(timeout=30.0)
+                    if msg is not None:
+                        self._dispatch(msg.get("data"))
+            except (RedisError, OSError) as exc:
+                log.warning("event subscription of company %s lost (%r); resubscribing",
+                            self.company_id, exc)
+            except Exception:
+                log.exception("event subscription of company %s failed; resubscribing",
+                              self.company_id)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RESUBSCRIBE_MAX_SECONDS)
+
+    def _dispatch(self, data: Any) -> None:
+        try:
+            event = orjson.loads(data)
+        except (orjson.JSONDecodeError, TypeError):
+            log.warning("dropped a malformed event on %s", self.channel)
+            return
+        if not isinstance(event, dict):
+            return
+        if event.get("type") == "batch":
+            batch = [e for e in event.get("events") or [] if isinstance(e, dict)]
+        else:
+            batch = [event]
+        delivery = Delivery(self.company_id, batch)
+        listeners = list(self.listeners)
+        for one in batch:
+            for listener in listeners:
+                listener.deliver(one, delivery)
+
+    async def ready(self) -> None:
+        """Wait until Redis confirmed the subscription (events published later arrive)."""
+        await asyncio.wait({self._ready, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        if not self._ready.done():
+            self._task.result()
+            raise RuntimeError("the event subscription ended")
+
+    def remove(self, listener: Listener) -> None:
+        self.listeners.discard(listener)
+        if not self.listeners and self._registry.get(self._registry_key) is self:
+            del self._registry[self._registry_key]
+            self._task.cancel()
+
+
+# (event loop, channel) -> hub. Tests and the CLI may run several loops in one process.
+_HUBS: dict[Any, CompanyHub] = {}
+
+
+def subscriptions(channel: str) -> int:
+    """GraphQL subscriptions of this process listening on a company channel."""
+    return sum(listener.weight() for (_, ch), hub in list(_HUBS.items()) if ch == channel
+               for listener in list(hub.listeners))
+
+
+class listen:
+    """`async with listen(company_id, limit=...) as listener:` registers a listener on the
+    company's hub (subscribing to Redis first when it is the first) and removes it after."""
+
+    def __init__(self, company_id: uuid.UUID, *, limit: int, behind: int | None = None,
+                 accept: Callable[[dict[str, Any]], bool] | None = None,
+                 key: Callable[[dict[str, Any]], Any] | None = None,
+                 on_overflow: Callable[[], None] | None = None,
+                 weight: Callable[[], int] | None = None,
+                 prefetch: Callable[[Delivery], Any] | None = None,
+                 behind_seconds: float = BEHIND_SECONDS) -> None:
+        self.company_id = company_id
+        self.listener = Listener(limit=limit, behind=behind, accept=accept, key=key,
+                                 on_overflow=on_overflow, weight=weight, prefetch=prefetch,
+                                 behind_seconds=behind_seconds)
+        self.hub: CompanyHub | None = None
+
+    async def __aenter__(self) -> Listener:
+        registry_key = (id(asyncio.get_running_loop()), events.company_channel(self.company_id))
+        hub = _HUBS.get(registry_key)
+        if hub is None:
+            hub = _HUBS[registry_key] = CompanyHub(self.company_id, _HUBS, registry_key)
+        hub.listeners.add(self.listener)
+        self.hub = hub
+        try:
+            await hub.ready()
+        except BaseException:
+            hub.remove(self.listener)
+            raise
+        return self.listener
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.hub is not None:
+            self.hub.remove(self.listener)
+
+
+async def close_hubs() -> None:
+    """Stop this loop's hubs (app shutdown)."""
+    loop_id = id(asyncio.get_running_loop())
+    for registry_key in [k for k in _HUBS if k[0] == loop_id]:
+        hub = _HUBS.pop(registry_key)
+        hub._task.cancel()
+        with contextlib.suppress(BaseException):
+            await hub._task
+
+
+async def until_closed() -> None:
+    """Wait for the cancellation that closing the connection brings: a subscription whose
+    queue overflowed must not look completed to its client."""
+    await asyncio.get_running_loop().create_future()
+
+
+def message_key(event: dict[str, Any]) -> Any:
+    """Coalescing key of message status events (other events are never merged)."""
+    if event.get("type") == events.MESSAGE_STATUS and event.get("message_id") is not None:
+        return ("m", str(event["message_id"]))
+    return None
+
+
+__all__ = ["CLOSE_FELL_BEHIND", "BoundedQueue", "CompanyHub", "Delivery", "Listener", "close_hubs",
+           "listen", "message_key"]
