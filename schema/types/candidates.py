@@ -2,22 +2,29 @@
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from core import models
+from core.services.documents import visible_query
 from schema.context import Info
 from schema.enums import ApplicationStatus
-from schema.relay import Node, Page, PageInfo, gid, node_resolver
+from schema.relay import (
+    Connection,
+    Node,
+    build,
+    connection,
+    gid,
+    lazy,
+    lazy_list,
+    node_resolver,
+    paginate,
+    registered,
+)
 from schema.types.company import Position, load_position
 
-if TYPE_CHECKING:
-    from schema.types.documents import Document
-    from schema.types.interviews import Interview
-    from schema.types.messages import MessageConnection
 
-
+@registered
 @strawberry.type
 class Candidate(Node):
     first_name: str | None
@@ -46,48 +53,30 @@ class Candidate(Node):
 
     @strawberry.field(description=(
         "The Messages tab: everything sent to and received from this candidate, newest "
-        "first."))
+        "first."), graphql_type=lazy("MessageConnection", "schema.types.messages"))
     async def messages(
         self, info: Info, first: int | None = 50, after: str | None = None
-    ) -> Annotated["MessageConnection", strawberry.lazy("schema.types.messages")]:
-        from schema.types.messages import message_connection
+    ) -> Connection[Node]:
+        qs = models.Message.filter(company_id=info.context.company_id,
+                                   candidate_id=self.row.id)
+        return connection(await paginate(qs, first, after), "Message")
 
-        return await message_connection(
-            info, models.Message.filter(company_id=info.context.company_id,
-                                        candidate_id=self.row.id), first, after)
-
-    @strawberry.field(description="Only the documents the viewer may see.")
-    async def documents(
-        self, info: Info
-    ) -> list[Annotated["Document", strawberry.lazy("schema.types.documents")]]:
-        from core.services.documents import visible_query
-        from schema.types.documents import Document
-
+    @strawberry.field(description="Only the documents the viewer may see.",
+                      graphql_type=lazy_list("Document", "schema.types.documents"))
+    async def documents(self, info: Info) -> list[Node]:
         qs = models.Document.filter(company_id=info.context.company_id,
                                     candidate_id=self.row.id)
         rows = await visible_query(qs, info.context.viewer).order_by("created_at", "id")
-        return [Document.from_row(r) for r in rows]
+        return [build("Document", r) for r in rows]
 
 
+@registered
 @strawberry.type
-class CandidateEdge:
-    cursor: str
-    node: Candidate
+class CandidateConnection(Connection[Candidate]):
+    pass
 
 
-@strawberry.type
-class CandidateConnection:
-    edges: list[CandidateEdge]
-    page_info: PageInfo
-    total_count: int
-
-    @classmethod
-    def from_page(cls, page: Page[models.Candidate]) -> "CandidateConnection":
-        return cls(edges=[CandidateEdge(cursor=c, node=Candidate.from_row(r))
-                          for r, c in zip(page.rows, page.cursors, strict=True)],
-                   page_info=page.page_info, total_count=page.total_count)
-
-
+@registered
 @strawberry.type
 class RejectionReason(Node):
     label: str
@@ -98,6 +87,7 @@ class RejectionReason(Node):
         return cls(id=gid("RejectionReason", row.id), label=row.label, row=row)
 
 
+@registered
 @strawberry.type
 class Application(Node):
     status: ApplicationStatus  # type: ignore[valid-type]
@@ -129,33 +119,16 @@ class Application(Node):
         row = await info.context.loaders.rejection_reason.load(self.row.rejection_reason_id)
         return RejectionReason.from_row(row) if row else None
 
-    @strawberry.field
-    async def interviews(
-        self, info: Info
-    ) -> list[Annotated["Interview", strawberry.lazy("schema.types.interviews")]]:
-        from schema.types.interviews import Interview
-
+    @strawberry.field(graphql_type=lazy_list("Interview", "schema.types.interviews"))
+    async def interviews(self, info: Info) -> list[Node]:
         rows = await info.context.loaders.interviews_by_application.load(self.row.id)
-        return [Interview.from_row(r) for r in rows]
+        return [build("Interview", r) for r in rows]
 
 
+@registered
 @strawberry.type
-class ApplicationEdge:
-    cursor: str
-    node: Application
-
-
-@strawberry.type
-class ApplicationConnection:
-    edges: list[ApplicationEdge]
-    page_info: PageInfo
-    total_count: int
-
-    @classmethod
-    def from_page(cls, page: Page[models.Application]) -> "ApplicationConnection":
-        return cls(edges=[ApplicationEdge(cursor=c, node=Application.from_row(r))
-                          for r, c in zip(page.rows, page.cursors, strict=True)],
-                   page_info=page.page_info, total_count=page.total_count)
+class ApplicationConnection(Connection[Application]):
+    pass
 
 
 @node_resolver("Candidate")
