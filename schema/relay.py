@@ -111,6 +111,21 @@ def node_resolver(type_name: str) -> Callable[[R], R]:
     return register
 
 
+def loaded_node(type_name: str,
+                loader: str) -> Callable[[Any, uuid.UUID | None], Awaitable[Any]]:
+    """Register and return the node resolver of a type whose rows the request loader
+    `loader` fetches (the loaders see only the viewer's company); it also takes None."""
+
+    async def resolve(info: Any, pk: uuid.UUID | None) -> Any:
+        if pk is None:
+            return None
+        row = await getattr(info.context.loaders, loader).load(pk)
+        return build(type_name, row) if row else None
+
+    NODE_RESOLVERS[type_name] = resolve
+    return resolve
+
+
 async def resolve_node(info: Any, global_id: str) -> Any:
     parsed = from_global_id(global_id)
     if parsed is None:

@@ -1,6 +1,5 @@
 """Candidates, their applications and rejection reasons."""
 
-import uuid
 from datetime import datetime
 
 import strawberry
@@ -17,7 +16,9 @@ from schema.relay import (
     gid,
     lazy,
     lazy_list,
-    node_resolver,
+    load,
+    load_required,
+    loaded_node,
     paginate,
     registered,
 )
@@ -102,9 +103,7 @@ class Application(Node):
 
     @strawberry.field
     async def candidate(self, info: Info) -> Candidate:
-        found = await load_candidate(info, self.row.candidate_id)
-        assert found is not None
-        return found
+        return await load_required(info, "Candidate", self.row.candidate_id)
 
     @strawberry.field
     async def position(self, info: Info) -> Position:
@@ -114,10 +113,7 @@ class Application(Node):
 
     @strawberry.field
     async def rejection_reason(self, info: Info) -> RejectionReason | None:
-        if self.row.rejection_reason_id is None:
-            return None
-        row = await info.context.loaders.rejection_reason.load(self.row.rejection_reason_id)
-        return RejectionReason.from_row(row) if row else None
+        return await load(info, "RejectionReason", self.row.rejection_reason_id)
 
     @strawberry.field(graphql_type=lazy_list("Interview", "schema.types.interviews"))
     async def interviews(self, info: Info) -> list[Node]:
@@ -131,23 +127,6 @@ class ApplicationConnection(Connection[Application]):
     pass
 
 
-@node_resolver("Candidate")
-async def load_candidate(info: Info, pk: uuid.UUID | None) -> Candidate | None:
-    if pk is None:
-        return None
-    row = await info.context.loaders.candidate.load(pk)
-    return Candidate.from_row(row) if row else None
-
-
-@node_resolver("Application")
-async def load_application(info: Info, pk: uuid.UUID | None) -> Application | None:
-    if pk is None:
-        return None
-    row = await info.context.loaders.application.load(pk)
-    return Application.from_row(row) if row else None
-
-
-@node_resolver("RejectionReason")
-async def load_rejection_reason(info: Info, pk: uuid.UUID) -> RejectionReason | None:
-    row = await info.context.loaders.rejection_reason.load(pk)
-    return RejectionReason.from_row(row) if row else None
+load_candidate = loaded_node("Candidate", "candidate")
+load_application = loaded_node("Application", "application")
+load_rejection_reason = loaded_node("RejectionReason", "rejection_reason")

@@ -1,6 +1,5 @@
 """Interviews and the candidate's calendar answer."""
 
-import uuid
 from datetime import datetime
 
 import strawberry
@@ -10,7 +9,7 @@ from core.mail.details import InterviewCtx, interview_details
 from core.models.enums import MessageKind
 from schema.context import Info
 from schema.enums import AttendeeResponse
-from schema.relay import Node, build, gid, lazy, lazy_list, load_required, node_resolver, registered
+from schema.relay import Node, build, gid, lazy, lazy_list, load_required, loaded_node, registered
 from schema.types.company import Employee, load_employee
 
 INVITATION_KINDS = (MessageKind.INTERVIEW_INVITATION, MessageKind.INTERVIEW_UPDATE,
@@ -84,9 +83,4 @@ class Interview(Node):
         return [build("Message", r) for r in rows]
 
 
-@node_resolver("Interview")
-async def load_interview(info: Info, pk: uuid.UUID | None) -> Interview | None:
-    if pk is None:
-        return None
-    row = await info.context.loaders.interview.load(pk)
-    return Interview.from_row(row) if row else None
+load_interview = loaded_node("Interview", "interview")

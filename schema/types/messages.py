@@ -1,6 +1,5 @@
 """Messages (the outbox and inbound replies), their status history and bulk operations."""
 
-import uuid
 from datetime import datetime
 
 import strawberry
@@ -26,7 +25,7 @@ from schema.relay import (
     lazy_list,
     load,
     load_required,
-    node_resolver,
+    loaded_node,
     paginate,
     registered,
 )
@@ -86,7 +85,7 @@ class Message(Node):
 
     @strawberry.field
     async def bulk_operation(self, info: Info) -> "BulkOperation | None":
-        return await load_bulk_operation(info, self.row.bulk_operation_id)
+        return await load(info, "BulkOperation", self.row.bulk_operation_id)
 
     @strawberry.field
     async def sender(self, info: Info) -> Employee | None:
@@ -153,17 +152,5 @@ class BulkOperation(Node):
         return await message_connection(info, qs, first, after)
 
 
-@node_resolver("Message")
-async def load_message(info: Info, pk: uuid.UUID | None) -> Message | None:
-    if pk is None:
-        return None
-    row = await info.context.loaders.message.load(pk)
-    return Message.from_row(row) if row else None
-
-
-@node_resolver("BulkOperation")
-async def load_bulk_operation(info: Info, pk: uuid.UUID | None) -> BulkOperation | None:
-    if pk is None:
-        return None
-    row = await info.context.loaders.bulk_operation.load(pk)
-    return BulkOperation.from_row(row) if row else None
+load_message = loaded_node("Message", "message")
+load_bulk_operation = loaded_node("BulkOperation", "bulk_operation")
