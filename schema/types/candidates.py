@@ -4,24 +4,12 @@ from datetime import datetime
 
 import strawberry
 
+import schema.relay as relay
 from core import models
 from core.services.documents import visible_query
 from schema.context import Info
 from schema.enums import ApplicationStatus
-from schema.relay import (
-    Connection,
-    Node,
-    build,
-    connection,
-    gid,
-    lazy,
-    lazy_list,
-    load,
-    load_required,
-    loaded_node,
-    paginate,
-    registered,
-)
+from schema.relay import Connection, Node, registered
 from schema.types.company import Position, load_position
 
 
@@ -42,7 +30,7 @@ class Candidate(Node):
 
     @classmethod
     def from_row(cls, row: models.Candidate) -> "Candidate":
-        return cls(id=gid("Candidate", row.id), first_name=row.first_name,
+        return cls(id=relay.gid("Candidate", row.id), first_name=row.first_name,
                    last_name=row.last_name, full_name=row.full_name, email=row.email,
                    language=row.language, timezone=row.timezone,
                    anonymized=row.anonymized_at is not None, row=row)
@@ -54,21 +42,21 @@ class Candidate(Node):
 
     @strawberry.field(description=(
         "The Messages tab: everything sent to and received from this candidate, newest "
-        "first."), graphql_type=lazy("MessageConnection", "schema.types.messages"))
+        "first."), graphql_type=relay.lazy("MessageConnection", "schema.types.messages"))
     async def messages(
         self, info: Info, first: int | None = 50, after: str | None = None
     ) -> Connection[Node]:
         qs = models.Message.filter(company_id=info.context.company_id,
                                    candidate_id=self.row.id)
-        return connection(await paginate(qs, first, after), "Message")
+        return relay.connection(await relay.paginate(qs, first, after), "Message")
 
     @strawberry.field(description="Only the documents the viewer may see.",
-                      graphql_type=lazy_list("Document", "schema.types.documents"))
+                      graphql_type=relay.lazy_list("Document", "schema.types.documents"))
     async def documents(self, info: Info) -> list[Node]:
         qs = models.Document.filter(company_id=info.context.company_id,
                                     candidate_id=self.row.id)
         rows = await visible_query(qs, info.context.viewer).order_by("created_at", "id")
-        return [build("Document", r) for r in rows]
+        return [relay.build("Document", r) for r in rows]
 
 
 @registered
@@ -85,7 +73,7 @@ class RejectionReason(Node):
 
     @classmethod
     def from_row(cls, row: models.RejectionReason) -> "RejectionReason":
-        return cls(id=gid("RejectionReason", row.id), label=row.label, row=row)
+        return cls(id=relay.gid("RejectionReason", row.id), label=row.label, row=row)
 
 
 @registered
@@ -98,12 +86,12 @@ class Application(Node):
 
     @classmethod
     def from_row(cls, row: models.Application) -> "Application":
-        return cls(id=gid("Application", row.id), status=row.status,
+        return cls(id=relay.gid("Application", row.id), status=row.status,
                    rejection_note=row.rejection_note, rejected_at=row.rejected_at, row=row)
 
     @strawberry.field
     async def candidate(self, info: Info) -> Candidate:
-        return await load_required(info, "Candidate", self.row.candidate_id)
+        return await relay.load_required(info, "Candidate", self.row.candidate_id)
 
     @strawberry.field
     async def position(self, info: Info) -> Position:
@@ -113,12 +101,12 @@ class Application(Node):
 
     @strawberry.field
     async def rejection_reason(self, info: Info) -> RejectionReason | None:
-        return await load(info, "RejectionReason", self.row.rejection_reason_id)
+        return await relay.load(info, "RejectionReason", self.row.rejection_reason_id)
 
-    @strawberry.field(graphql_type=lazy_list("Interview", "schema.types.interviews"))
+    @strawberry.field(graphql_type=relay.lazy_list("Interview", "schema.types.interviews"))
     async def interviews(self, info: Info) -> list[Node]:
         rows = await info.context.loaders.interviews_by_application.load(self.row.id)
-        return [build("Interview", r) for r in rows]
+        return [relay.build("Interview", r) for r in rows]
 
 
 @registered
@@ -127,6 +115,6 @@ class ApplicationConnection(Connection[Application]):
     pass
 
 
-load_candidate = loaded_node("Candidate", "candidate")
-load_application = loaded_node("Application", "application")
-load_rejection_reason = loaded_node("RejectionReason", "rejection_reason")
+load_candidate = relay.loaded_node("Candidate", "candidate")
+load_application = relay.loaded_node("Application", "application")
+load_rejection_reason = relay.loaded_node("RejectionReason", "rejection_reason")
