@@ -89,7 +89,11 @@ async def load(info: Any, type_name: str, pk: uuid.UUID | None) -> Any:
 
 
 async def load_required(info: Any, type_name: str, pk: uuid.UUID | None) -> Any:
-    found = await load(info, type_name, pk)
+    return present(await load(info, type_name, pk))
+
+
+def present(found: T | None) -> T:
+    """The object behind a non-null relation (its row always exists)."""
     assert found is not None
     return found
 

@@ -95,9 +95,7 @@ class Application(Node):
 
     @strawberry.field
     async def position(self, info: Info) -> Position:
-        found = await load_position(info, self.row.position_id)
-        assert found is not None
-        return found
+        return relay.present(await load_position(info, self.row.position_id))
 
     @strawberry.field
     async def rejection_reason(self, info: Info) -> RejectionReason | None:

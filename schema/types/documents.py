@@ -11,7 +11,7 @@ from core import models
 from core.services.documents import visible_query
 from schema.context import Info
 from schema.enums import DocumentAccessLevel
-from schema.relay import Node, gid, lazy, load, node_resolver, registered
+from schema.relay import Node, gid, lazy, load, node_resolver, present, registered
 from schema.types.company import Employee, load_employee
 
 
@@ -26,9 +26,7 @@ class DocumentGrant:
 
     @strawberry.field
     async def employee(self, info: Info) -> Employee:
-        found = await load_employee(info, self.row.employee_id)
-        assert found is not None
-        return found
+        return present(await load_employee(info, self.row.employee_id))
 
 
 @registered

@@ -9,7 +9,7 @@ from core.mail.details import InterviewCtx, interview_details
 from core.models.enums import MessageKind
 from schema.context import Info
 from schema.enums import AttendeeResponse
-from schema.relay import Node, build, gid, lazy, lazy_list, load_required, loaded_node, registered
+from schema.relay import Node, build, gid, lazy, lazy_list, load_required, loaded_node, present, registered
 from schema.types.company import Employee, load_employee
 
 INVITATION_KINDS = (MessageKind.INTERVIEW_INVITATION, MessageKind.INTERVIEW_UPDATE,
@@ -51,9 +51,7 @@ class Interview(Node):
 
     @strawberry.field
     async def organizer(self, info: Info) -> Employee:
-        found = await load_employee(info, self.row.organizer_id)
-        assert found is not None
-        return found
+        return present(await load_employee(info, self.row.organizer_id))
 
     @strawberry.field
     async def interviewers(self, info: Info) -> list[Employee]:

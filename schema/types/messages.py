@@ -27,6 +27,7 @@ from schema.relay import (
     load_required,
     loaded_node,
     paginate,
+    present,
     registered,
 )
 from schema.types.company import Employee, load_employee
@@ -136,9 +137,7 @@ class BulkOperation(Node):
 
     @strawberry.field
     async def created_by(self, info: Info) -> Employee:
-        found = await load_employee(info, self.row.created_by_id)
-        assert found is not None
-        return found
+        return present(await load_employee(info, self.row.created_by_id))
 
     @strawberry.field
     async def messages(
