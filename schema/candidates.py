@@ -13,7 +13,7 @@ from schema.company import one_line
 from schema.context import Info
 from schema.enums import ApplicationStatus
 from schema.errors import UserError, field_error, not_found, user_errors
-from schema.relay import paginate, uuid_of
+from schema.relay import connection, paginate, uuid_of
 from schema.types.candidates import (
     Application,
     ApplicationConnection,
@@ -86,7 +86,7 @@ class CandidateQuery:
         if term:
             qs = qs.filter(Q(first_name__icontains=term) | Q(last_name__icontains=term)
                            | Q(email__icontains=term))
-        return CandidateConnection.from_page(await paginate(qs, first, after))
+        return connection(await paginate(qs, first, after), "Candidate")
 
     @strawberry.field
     async def candidate(self, info: Info, id: strawberry.ID) -> Candidate | None:
@@ -104,7 +104,7 @@ class CandidateQuery:
             qs = qs.filter(position_id=uuid_of(position_id, "Position"))
         if status is not None:
             qs = qs.filter(status=status)
-        return ApplicationConnection.from_page(await paginate(qs, first, after))
+        return connection(await paginate(qs, first, after), "Application")
 
 
 @strawberry.type

@@ -8,7 +8,7 @@ from core.models.enums import DocumentAccessLevel as Level
 from core.services import documents as service
 from schema.context import Info
 from schema.enums import DocumentAccessLevel
-from schema.errors import UserError, not_found, user_errors
+from schema.errors import UserError, not_found, payload_of, user_errors
 from schema.relay import uuid_of
 from schema.types.documents import Document
 from schema.uploads import stage_uploads
@@ -63,10 +63,7 @@ class DocumentMutation:
     async def set_document_access(self, info: Info,
                                   input: SetDocumentAccessInput) -> DocumentPayload:
         grants = [(uuid_of(g.employee_id, "Employee"), Level(g.level)) for g in input.grants or []]
-        try:
-            row = await service.set_document_access(
-                employee=info.context.viewer, document_id=uuid_of(input.document_id, "Document"),
-                restricted=input.restricted, grants=grants)
-        except InputError as exc:
-            return DocumentPayload(errors=user_errors(exc))
-        return DocumentPayload(document=Document.from_row(row))
+        return await payload_of(DocumentPayload, lambda: service.set_document_access(
+            employee=info.context.viewer, document_id=uuid_of(input.document_id, "Document"),
+            restricted=input.restricted, grants=grants),
+            lambda row: DocumentPayload(document=Document.from_row(row)))

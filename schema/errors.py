@@ -1,6 +1,7 @@
 """Errors as data (UserError in payloads) and the few GraphQL errors (auth, bad paging)."""
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -13,6 +14,9 @@ FORBIDDEN = "FORBIDDEN"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 INVALID_INPUT = "INVALID_INPUT"
 NOT_FOUND = "NOT_FOUND"
+
+P = TypeVar("P")
+R = TypeVar("R")
 
 
 @strawberry.type
@@ -33,6 +37,20 @@ class UserError:
 def user_errors(exc: InputError | Iterable[FieldError]) -> list[UserError]:
     errors = exc.errors if isinstance(exc, InputError) else exc
     return [UserError.from_field_error(e) for e in errors]
+
+
+async def payload_of(payload: Callable[..., P], action: Callable[[], Awaitable[R]],
+                     result: Callable[[R], P], errors: Iterable[FieldError] = ()) -> P:
+    """A mutation's payload: the input errors found before acting (the action is not run),
+    the errors the action refused with (it writes nothing then), or its result."""
+    found = list(errors)
+    if found:
+        return payload(errors=user_errors(found))
+    try:
+        value = await action()
+    except InputError as exc:
+        return payload(errors=user_errors(exc))
+    return result(value)
 
 
 def field_error(code: ErrorCode, message: str, *path: str) -> FieldError:

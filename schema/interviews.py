@@ -5,15 +5,16 @@ from datetime import datetime
 import strawberry
 from strawberry.file_uploads import Upload
 
-from core.errors import InputError
+from core import models
+from core.errors import FieldError
 from core.services import interviews as service
 from schema.context import Info
-from schema.errors import UserError, not_found, user_errors
-from schema.messages import MessagePayload
+from schema.errors import UserError, payload_of
+from schema.messages import MessagePayload, message_payload
 from schema.relay import uuid_of
 from schema.types.interviews import Interview, load_interview
 from schema.types.messages import Message
-from schema.uploads import ids_or_errors, stage_uploads
+from schema.uploads import ids_or_errors, stage_uploads, template_id_or_error
 
 
 @strawberry.input
@@ -98,71 +99,58 @@ class InterviewMutation:
     async def schedule_interview(self, info: Info, input: ScheduleInterviewInput) -> InterviewPayload:
         interviewers, errors = ids_or_errors(input.interviewer_ids, "Employee", "input",
                                              "interviewerIds")
-        if errors:
-            return InterviewPayload(errors=user_errors(errors))
-        try:
-            row = await service.schedule_interview(
-                employee=info.context.viewer,
-                application_id=uuid_of(input.application_id, "Application"),
-                starts_at=input.starts_at, ends_at=input.ends_at, title=input.title,
-                timezone=input.timezone, location=input.location, video_link=input.video_link,
-                interviewer_ids=interviewers)
-        except InputError as exc:
-            return InterviewPayload(errors=user_errors(exc))
-        return InterviewPayload(interview=Interview.from_row(row))
+        return await payload_of(InterviewPayload, lambda: service.schedule_interview(
+            employee=info.context.viewer,
+            application_id=uuid_of(input.application_id, "Application"),
+            starts_at=input.starts_at, ends_at=input.ends_at, title=input.title,
+            timezone=input.timezone, location=input.location, video_link=input.video_link,
+            interviewer_ids=interviewers), _interview_payload, errors)
 
     @strawberry.mutation
     async def reschedule_interview(self, info: Info,
                                    input: RescheduleInterviewInput) -> InterviewPayload:
-        template_id = uuid_of(input.template_id, "EmailTemplate") if input.template_id else None
-        if input.template_id is not None and template_id is None:
-            return InterviewPayload(errors=user_errors([not_found("template", "input",
-                                                                  "templateId")]))
-        try:
-            row, msg = await service.reschedule_interview(
-                employee=info.context.viewer, interview_id=uuid_of(input.interview_id, "Interview"),
-                starts_at=input.starts_at, ends_at=input.ends_at, location=input.location,
-                video_link=input.video_link, notify=input.notify_candidate is not False,
-                template_id=template_id, use_template=input.template_id is not None,
-                subject=input.subject, body=input.body)
-        except InputError as exc:
-            return InterviewPayload(errors=user_errors(exc))
-        return InterviewPayload(interview=Interview.from_row(row),
-                                message=Message.from_row(msg) if msg else None)
+        errors: list[FieldError] = []
+        template_id = template_id_or_error(input.template_id, errors)
+        return await payload_of(InterviewPayload, lambda: service.reschedule_interview(
+            employee=info.context.viewer, interview_id=uuid_of(input.interview_id, "Interview"),
+            starts_at=input.starts_at, ends_at=input.ends_at, location=input.location,
+            video_link=input.video_link, notify=input.notify_candidate is not False,
+            template_id=template_id, use_template=input.template_id is not None,
+            subject=input.subject, body=input.body), _changed_payload, errors)
 
     @strawberry.mutation
     async def cancel_interview(self, info: Info, input: CancelInterviewInput) -> InterviewPayload:
-        template_id = uuid_of(input.template_id, "EmailTemplate") if input.template_id else None
-        if input.template_id is not None and template_id is None:
-            return InterviewPayload(errors=user_errors([not_found("template", "input",
-                                                                  "templateId")]))
-        try:
-            row, msg = await service.cancel_interview(
-                employee=info.context.viewer, interview_id=uuid_of(input.interview_id, "Interview"),
-                notify=input.notify_candidate is not False, template_id=template_id,
-                use_template=input.template_id is not None, subject=input.subject,
-                body=input.body)
-        except InputError as exc:
-            return InterviewPayload(errors=user_errors(exc))
-        return InterviewPayload(interview=Interview.from_row(row),
-                                message=Message.from_row(msg) if msg else None)
+        errors: list[FieldError] = []
+        template_id = template_id_or_error(input.template_id, errors)
+        return await payload_of(InterviewPayload, lambda: service.cancel_interview(
+            employee=info.context.viewer, interview_id=uuid_of(input.interview_id, "Interview"),
+            notify=input.notify_candidate is not False, template_id=template_id,
+            use_template=input.template_id is not None, subject=input.subject,
+            body=input.body), _changed_payload, errors)
 
     @strawberry.mutation
     async def send_interview_invitation(self, info: Info,
                                         input: SendInterviewInvitationInput) -> MessagePayload:
         doc_ids, errors = ids_or_errors(input.document_ids, "Document", "input", "documentIds")
-        template_id = uuid_of(input.template_id, "EmailTemplate") if input.template_id else None
-        if input.template_id is not None and template_id is None:
-            errors.append(not_found("template", "input", "templateId"))
-        if errors:
-            return MessagePayload(errors=user_errors(errors))
-        try:
+        template_id = template_id_or_error(input.template_id, errors)
+
+        async def send() -> models.Message:
             files = await stage_uploads(input.attachments, "input", "attachments")
-            row = await service.send_invitation(
+            return await service.send_invitation(
                 employee=info.context.viewer, interview_id=uuid_of(input.interview_id, "Interview"),
                 template_id=template_id, subject=input.subject, body=input.body,
                 cc=input.cc or [], bcc=input.bcc or [], document_ids=doc_ids, new_files=files,
                 scheduled_at=input.scheduled_at, idempotency_key=input.idempotency_key)
-        except InputError as exc:
-            return MessagePayload(errors=user_errors(exc))
-        return MessagePayload(message=Message.from_row(row))
+
+        return await payload_of(MessagePayload, send, message_payload, errors)
+
+
+def _interview_payload(row: models.Interview) -> InterviewPayload:
+    return InterviewPayload(interview=Interview.from_row(row))
+
+
+def _changed_payload(changed: tuple[models.Interview, models.Message | None]) -> InterviewPayload:
+    """An interview moved or cancelled, with the message that told the candidate, if any."""
+    row, msg = changed
+    return InterviewPayload(interview=Interview.from_row(row),
+                            message=Message.from_row(msg) if msg else None)

@@ -1,17 +1,17 @@
 """Messages: the list and lookups, sending, retrying and cancelling."""
 
-import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import strawberry
 from strawberry.file_uploads import Upload
 
 from core import models
-from core.errors import FieldError, InputError
+from core.errors import FieldError
 from core.services import bulk, messaging
 from schema.context import Info
 from schema.enums import MessageStatus
-from schema.errors import UserError, not_found, user_errors
+from schema.errors import UserError, not_found, payload_of
 from schema.relay import uuid_of
 from schema.types.messages import (
     BulkOperation,
@@ -21,7 +21,7 @@ from schema.types.messages import (
     load_message,
     message_connection,
 )
-from schema.uploads import ids_or_errors, stage_uploads
+from schema.uploads import ids_or_errors, stage_uploads, template_id_or_error
 
 
 @strawberry.input(description="Fields shared by every way of sending. Either templateId, or "
@@ -114,15 +114,6 @@ class BulkOperationPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _template_id(value: strawberry.ID | None, errors: list[FieldError]) -> uuid.UUID | None:
-    if value is None:
-        return None
-    pk = uuid_of(value, "EmailTemplate")
-    if pk is None:
-        errors.append(not_found("template", "input", "templateId"))
-    return pk
-
-
 @strawberry.type
 class MessageMutation:
     @strawberry.mutation
@@ -136,89 +127,81 @@ class MessageMutation:
             application_id = uuid_of(input.application_id, "Application")
             if application_id is None:
                 errors.append(not_found("application", "input", "applicationId"))
-        template_id = _template_id(input.template_id, errors)
+        template_id = template_id_or_error(input.template_id, errors)
         doc_ids, e = ids_or_errors(input.document_ids, "Document", "input", "documentIds")
         errors += e
-        if errors:
-            return MessagePayload(errors=user_errors(errors))
-        try:
+
+        async def send() -> models.Message:
             files = await stage_uploads(input.attachments, "input", "attachments")
-            row = await messaging.send_message(
+            return await messaging.send_message(
                 employee=info.context.viewer, candidate_id=candidate_id,
                 application_id=application_id, subject=input.subject, body=input.body,
                 template_id=template_id, use_template=input.template_id is not None,
                 cc=input.cc or [], bcc=input.bcc or [], scheduled_at=input.scheduled_at,
                 idempotency_key=input.idempotency_key, document_ids=doc_ids, new_files=files,
             )
-        except InputError as exc:
-            return MessagePayload(errors=user_errors(exc))
-        return MessagePayload(message=Message.from_row(row))
+
+        return await payload_of(MessagePayload, send, message_payload, errors)
 
     @strawberry.mutation
     async def send_bulk_email(self, info: Info, input: SendBulkEmailInput) -> BulkOperationPayload:
         errors: list[FieldError] = []
         app_ids = [uuid_of(a, "Application") for a in input.application_ids]
-        template_id = _template_id(input.template_id, errors)
+        template_id = template_id_or_error(input.template_id, errors)
         doc_ids, e = ids_or_errors(input.document_ids, "Document", "input", "documentIds")
         errors += e
-        if errors:
-            return BulkOperationPayload(errors=user_errors(errors))
-        try:
+
+        async def send() -> models.BulkOperation:
             files = await stage_uploads(input.attachments, "input", "attachments")
-            row = await bulk.send_bulk_email(
+            return await bulk.send_bulk_email(
                 employee=info.context.viewer, application_ids=app_ids, template_id=template_id,
                 use_template=input.template_id is not None, subject=input.subject,
                 body=input.body, document_ids=doc_ids, new_files=files,
                 scheduled_at=input.scheduled_at, idempotency_key=input.idempotency_key)
-        except InputError as exc:
-            return BulkOperationPayload(errors=user_errors(exc))
-        return BulkOperationPayload(bulk_operation=BulkOperation.from_row(row))
+
+        return await payload_of(BulkOperationPayload, send, _bulk_payload, errors)
 
     @strawberry.mutation
     async def reject_applications(self, info: Info,
                                   input: RejectApplicationsInput) -> BulkOperationPayload:
         errors: list[FieldError] = []
-        template_id = _template_id(input.template_id, errors)
-        if errors:
-            return BulkOperationPayload(errors=user_errors(errors))
-        try:
-            row = await bulk.reject_applications(
-                employee=info.context.viewer,
-                application_ids=[uuid_of(a, "Application") for a in input.application_ids],
-                reason_id=uuid_of(input.reason_id, "RejectionReason"), note=input.note,
-                anonymize=bool(input.anonymize), send_email=bool(input.send_email),
-                template_id=template_id, use_template=input.template_id is not None,
-                scheduled_at=input.scheduled_at, idempotency_key=input.idempotency_key)
-        except InputError as exc:
-            return BulkOperationPayload(errors=user_errors(exc))
-        return BulkOperationPayload(bulk_operation=BulkOperation.from_row(row))
+        template_id = template_id_or_error(input.template_id, errors)
+        return await payload_of(BulkOperationPayload, lambda: bulk.reject_applications(
+            employee=info.context.viewer,
+            application_ids=[uuid_of(a, "Application") for a in input.application_ids],
+            reason_id=uuid_of(input.reason_id, "RejectionReason"), note=input.note,
+            anonymize=bool(input.anonymize), send_email=bool(input.send_email),
+            template_id=template_id, use_template=input.template_id is not None,
+            scheduled_at=input.scheduled_at, idempotency_key=input.idempotency_key),
+            _bulk_payload, errors)
 
     @strawberry.mutation(description="Cancel a scheduled bulk operation: every message of it, "
                                      "or none when it already started.")
     async def cancel_bulk_operation(self, info: Info, id: strawberry.ID) -> BulkOperationPayload:
-        try:
-            row = await bulk.cancel_bulk_operation(employee=info.context.viewer,
-                                                   bulk_id=uuid_of(id, "BulkOperation"))
-        except InputError as exc:
-            return BulkOperationPayload(errors=user_errors(exc))
-        return BulkOperationPayload(bulk_operation=BulkOperation.from_row(row))
+        return await payload_of(BulkOperationPayload, lambda: bulk.cancel_bulk_operation(
+            employee=info.context.viewer, bulk_id=uuid_of(id, "BulkOperation")), _bulk_payload)
 
     @strawberry.mutation(description=(
         "Queue a FAILED or BOUNCED message again: a new attempt to the same recipients. "
         "Any other status is refused with INVALID_STATE."))
     async def retry_message(self, info: Info, id: strawberry.ID) -> MessagePayload:
-        try:
-            row = await messaging.retry_message(employee=info.context.viewer,
-                                                message_id=uuid_of(id, "Message"))
-        except InputError as exc:
-            return MessagePayload(errors=user_errors(exc))
-        return MessagePayload(message=Message.from_row(row))
+        return await _on_message(info, id, messaging.retry_message)
 
     @strawberry.mutation
     async def cancel_scheduled_message(self, info: Info, id: strawberry.ID) -> MessagePayload:
-        try:
-            row = await messaging.cancel_scheduled_message(employee=info.context.viewer,
-                                                           message_id=uuid_of(id, "Message"))
-        except InputError as exc:
-            return MessagePayload(errors=user_errors(exc))
-        return MessagePayload(message=Message.from_row(row))
+        return await _on_message(info, id, messaging.cancel_scheduled_message)
+
+
+def message_payload(row: models.Message) -> MessagePayload:
+    return MessagePayload(message=Message.from_row(row))
+
+
+def _bulk_payload(row: models.BulkOperation) -> BulkOperationPayload:
+    return BulkOperationPayload(bulk_operation=BulkOperation.from_row(row))
+
+
+async def _on_message(info: Info, id: strawberry.ID,
+                      action: Callable[..., Awaitable[models.Message]]) -> MessagePayload:
+    """One action of the employee on one message (retry, cancel): its payload."""
+    return await payload_of(MessagePayload, lambda: action(
+        employee=info.context.viewer, message_id=uuid_of(id, "Message")), message_payload)

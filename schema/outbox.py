@@ -13,7 +13,7 @@ from core.models.enums import MessageStatus as S
 from schema.context import Info
 from schema.enums import BulkOperationState, MessageDirection, MessageStatus
 from schema.errors import INVALID_INPUT, graphql_error
-from schema.relay import PageInfo, paginate
+from schema.relay import Connection, connection, paginate, registered
 from schema.subscriptions import InterviewResponseChange
 from schema.types.interviews import Interview
 from schema.types.messages import BulkOperation
@@ -27,17 +27,10 @@ class MessageStatusCount:
     count: int
 
 
+@registered
 @strawberry.type
-class BulkOperationEdge:
-    cursor: str
-    node: BulkOperation
-
-
-@strawberry.type
-class BulkOperationConnection:
-    edges: list[BulkOperationEdge]
-    page_info: PageInfo
-    total_count: int
+class BulkOperationConnection(Connection[BulkOperation]):
+    pass
 
 
 @strawberry.type
@@ -66,11 +59,7 @@ class OutboxQuery:
         qs = models.BulkOperation.filter(company_id=info.context.company_id)
         if state is not None:
             qs = qs.filter(state=BState(state))
-        page = await paginate(qs, first, after)
-        return BulkOperationConnection(
-            edges=[BulkOperationEdge(cursor=c, node=BulkOperation.from_row(r))
-                   for r, c in zip(page.rows, page.cursors, strict=True)],
-            page_info=page.page_info, total_count=page.total_count)
+        return connection(await paginate(qs, first, after), "BulkOperation")
 
     @strawberry.field(description=(
         "The latest recorded calendar replies of candidates, newest first: one per "

@@ -1,4 +1,9 @@
-"""Relay plumbing: the Node interface, global ids, keyset cursors and paging."""
+"""Relay plumbing: the Node interface, global ids, the types by name, keyset cursors, paging
+and the one connection shape every list uses.
+
+The GraphQL types refer to one another by name (``strawberry.LazyType`` annotations) and build
+or load one another through the registries here (``TYPES``, ``NODE_RESOLVERS``), so the type
+modules never import one another."""
 
 from __future__ import annotations
 
@@ -8,9 +13,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from types import GenericAlias
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from strawberry.types.base import get_object_definition
+from strawberry.types.lazy_type import LazyType
 from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
@@ -22,6 +30,7 @@ MAX_PAGE = 200
 DEFAULT_PAGE = 50
 
 M = TypeVar("M", bound=Model)
+T = TypeVar("T")
 
 
 @strawberry.interface(description="An object with a global, opaque ID.")
@@ -44,6 +53,51 @@ def uuid_of(value: str | None, type_name: str) -> uuid.UUID | None:
     return parse_id(value, type_name)
 
 
+# --- the types by name ------------------------------------------------------------------
+# GraphQL type name -> the strawberry class. Every module a lazy annotation names is imported
+# when the schema is built, so by the time a resolver runs each type has registered itself.
+TYPES: dict[str, Any] = {}
+
+K = TypeVar("K", bound=type)
+
+
+def registered(cls: K) -> K:
+    """Class decorator (above @strawberry.type): make the type buildable by its GraphQL name."""
+    TYPES[get_object_definition(cls, strict=True).name] = cls
+    return cls
+
+
+def lazy(type_name: str, module: str) -> LazyType[Any, Any]:
+    """A field's GraphQL type given by name, for `strawberry.field(graphql_type=...)`."""
+    return LazyType(type_name, module)
+
+
+def lazy_list(type_name: str, module: str) -> GenericAlias:
+    """`list[...]` of a type given by name, for `strawberry.field(graphql_type=...)`."""
+    return GenericAlias(list, (lazy(type_name, module),))
+
+
+def build(type_name: str, row: Any, **extra: Any) -> Any:
+    """The GraphQL object of type `type_name` for a database row (its `from_row`)."""
+    return TYPES[type_name].from_row(row, **extra)
+
+
+async def load(info: Any, type_name: str, pk: uuid.UUID | None) -> Any:
+    """The object of that type with that primary key, if the viewer may see it (the type's
+    node resolver); None for no key."""
+    return None if pk is None else await NODE_RESOLVERS[type_name](info, pk)
+
+
+async def load_required(info: Any, type_name: str, pk: uuid.UUID | None) -> Any:
+    return present(await load(info, type_name, pk))
+
+
+def present(found: T | None) -> T:
+    """The object behind a non-null relation (its row always exists)."""
+    assert found is not None
+    return found
+
+
 # --- node(id:) -------------------------------------------------------------------------
 # GraphQL type name -> async (info, uuid) -> the object, or None when not the viewer's.
 NodeResolver = Callable[[Any, uuid.UUID], Awaitable[Any]]
@@ -59,6 +113,21 @@ def node_resolver(type_name: str) -> Callable[[R], R]:
         return fn
 
     return register
+
+
+def loaded_node(type_name: str,
+                loader: str) -> Callable[[Any, uuid.UUID | None], Awaitable[Any]]:
+    """Register and return the node resolver of a type whose rows the request loader
+    `loader` fetches (the loaders see only the viewer's company); it also takes None."""
+
+    async def resolve(info: Any, pk: uuid.UUID | None) -> Any:
+        if pk is None:
+            return None
+        row = await getattr(info.context.loaders, loader).load(pk)
+        return build(type_name, row) if row else None
+
+    NODE_RESOLVERS[type_name] = resolve
+    return resolve
 
 
 async def resolve_node(info: Any, global_id: str) -> Any:
@@ -127,3 +196,31 @@ async def paginate(qs: QuerySet[M], first: int | None, after: str | None, *,
     has_next = len(rows) > size
     rows = rows[:size]
     return Page(rows, [encode_cursor(r) for r in rows], has_next, total)
+
+
+# --- connections --------------------------------------------------------------------------
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    """Specialised per node type by a subclass named `<Type>Connection` (its edges are then
+    named `<Type>Edge`), e.g. `class MessageConnection(Connection[Message])`."""
+
+    edges: list[Edge[T]]
+    page_info: PageInfo
+    total_count: int
+
+
+def connection(page: Page[M], type_name: str) -> Any:
+    """The `<type_name>Connection` of one page of rows, each node built by `build`."""
+    node_type = TYPES[type_name]
+    return TYPES[f"{type_name}Connection"](
+        edges=[Edge(cursor=c, node=node_type.from_row(r))
+               for r, c in zip(page.rows, page.cursors, strict=True)],
+        page_info=page.page_info, total_count=page.total_count)

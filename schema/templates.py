@@ -4,13 +4,12 @@ the preview."""
 import strawberry
 
 from core import models
-from core.errors import InputError
 from core.mail.details import placeholders_for
 from core.models import enums as core_enums
 from core.services import templates as service
 from schema.context import Info
 from schema.enums import TemplateKind
-from schema.errors import UserError, user_errors
+from schema.errors import UserError, payload_of, user_errors
 from schema.relay import uuid_of
 from schema.types.templates import EmailTemplate, Placeholder
 from schema.uploads import ids_or_errors
@@ -113,22 +112,17 @@ async def _save(info: Info, input: EmailTemplateInput, template_id: strawberry.I
     info.context.require_admin("create or edit email templates")
     doc_ids, errors = ids_or_errors(input.attachment_document_ids, "Document", "input",
                                     "attachmentDocumentIds")
-    if errors:
-        return EmailTemplatePayload(errors=user_errors(errors))
-    try:
-        row = await service.save_template(
-            employee=info.context.viewer,
-            template_id=uuid_of(template_id, "EmailTemplate") if template_id else None,
-            name=input.name, kind=core_enums.TemplateKind(input.kind),
-            subject=input.subject, body=input.body, attachment_ids=doc_ids, creating=creating,
-            language=input.language,
-            translations=None if input.translations is None else [
-                service.TranslationInput(t.language, t.subject, t.body)
-                for t in input.translations],
-            is_default=input.is_default)
-    except InputError as exc:
-        return EmailTemplatePayload(errors=user_errors(exc))
-    return EmailTemplatePayload(template=EmailTemplate.from_row(row))
+    return await payload_of(EmailTemplatePayload, lambda: service.save_template(
+        employee=info.context.viewer,
+        template_id=uuid_of(template_id, "EmailTemplate") if template_id else None,
+        name=input.name, kind=core_enums.TemplateKind(input.kind),
+        subject=input.subject, body=input.body, attachment_ids=doc_ids, creating=creating,
+        language=input.language,
+        translations=None if input.translations is None else [
+            service.TranslationInput(t.language, t.subject, t.body)
+            for t in input.translations],
+        is_default=input.is_default),
+        lambda row: EmailTemplatePayload(template=EmailTemplate.from_row(row)), errors)
 
 
 @strawberry.type
@@ -146,12 +140,9 @@ class TemplateMutation:
     @strawberry.mutation
     async def delete_email_template(self, info: Info, id: strawberry.ID) -> DeletePayload:
         info.context.require_admin("delete email templates")
-        try:
-            await service.delete_template(employee=info.context.viewer,
-                                          template_id=uuid_of(id, "EmailTemplate"))
-        except InputError as exc:
-            return DeletePayload(errors=user_errors(exc))
-        return DeletePayload(deleted_id=id)
+        return await payload_of(DeletePayload, lambda: service.delete_template(
+            employee=info.context.viewer, template_id=uuid_of(id, "EmailTemplate")),
+            lambda _: DeletePayload(deleted_id=id))
 
 
 @strawberry.type

@@ -3,8 +3,10 @@
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from core.errors import FieldError, InputError
+from core.errors import ErrorCode, FieldError, InputError
 from core.services.documents import StagedFile, discard_all, stage_stream
+from schema.errors import not_found
+from schema.relay import uuid_of
 
 CHUNK = 64 * 1024
 
@@ -40,9 +42,6 @@ async def stage_uploads(uploads: Sequence[Any] | None, *path: str) -> list[Stage
 def ids_or_errors(values: Sequence[str] | None, type_name: str,
                   *path: str) -> tuple[list[Any], list[FieldError]]:
     """Global ids → uuids; a malformed or wrong-type id is NOT_FOUND at its index."""
-    from core.errors import ErrorCode
-    from schema.relay import uuid_of
-
     out: list[Any] = []
     errors: list[FieldError] = []
     for i, v in enumerate(values or []):
@@ -52,3 +51,14 @@ def ids_or_errors(values: Sequence[str] | None, type_name: str,
                                      (*path, str(i))))
         out.append(pk)
     return out, errors
+
+
+def template_id_or_error(value: str | None, errors: list[FieldError]) -> Any:
+    """The uuid of an optional templateId (None when not given); a NOT_FOUND error in
+    `errors` when given but not a template id."""
+    if value is None:
+        return None
+    pk = uuid_of(value, "EmailTemplate")
+    if pk is None:
+        errors.append(not_found("template", "input", "templateId"))
+    return pk

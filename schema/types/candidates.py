@@ -1,23 +1,19 @@
 """Candidates, their applications and rejection reasons."""
 
-import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+import schema.relay as relay
 from core import models
+from core.services.documents import visible_query
 from schema.context import Info
 from schema.enums import ApplicationStatus
-from schema.relay import Node, Page, PageInfo, gid, node_resolver
+from schema.relay import Connection, Node, registered
 from schema.types.company import Position, load_position
 
-if TYPE_CHECKING:
-    from schema.types.documents import Document
-    from schema.types.interviews import Interview
-    from schema.types.messages import MessageConnection
 
-
+@registered
 @strawberry.type
 class Candidate(Node):
     first_name: str | None
@@ -34,7 +30,7 @@ class Candidate(Node):
 
     @classmethod
     def from_row(cls, row: models.Candidate) -> "Candidate":
-        return cls(id=gid("Candidate", row.id), first_name=row.first_name,
+        return cls(id=relay.gid("Candidate", row.id), first_name=row.first_name,
                    last_name=row.last_name, full_name=row.full_name, email=row.email,
                    language=row.language, timezone=row.timezone,
                    anonymized=row.anonymized_at is not None, row=row)
@@ -46,48 +42,30 @@ class Candidate(Node):
 
     @strawberry.field(description=(
         "The Messages tab: everything sent to and received from this candidate, newest "
-        "first."))
+        "first."), graphql_type=relay.lazy("MessageConnection", "schema.types.messages"))
     async def messages(
         self, info: Info, first: int | None = 50, after: str | None = None
-    ) -> Annotated["MessageConnection", strawberry.lazy("schema.types.messages")]:
-        from schema.types.messages import message_connection
+    ) -> Connection[Node]:
+        qs = models.Message.filter(company_id=info.context.company_id,
+                                   candidate_id=self.row.id)
+        return relay.connection(await relay.paginate(qs, first, after), "Message")
 
-        return await message_connection(
-            info, models.Message.filter(company_id=info.context.company_id,
-                                        candidate_id=self.row.id), first, after)
-
-    @strawberry.field(description="Only the documents the viewer may see.")
-    async def documents(
-        self, info: Info
-    ) -> list[Annotated["Document", strawberry.lazy("schema.types.documents")]]:
-        from core.services.documents import visible_query
-        from schema.types.documents import Document
-
+    @strawberry.field(description="Only the documents the viewer may see.",
+                      graphql_type=relay.lazy_list("Document", "schema.types.documents"))
+    async def documents(self, info: Info) -> list[Node]:
         qs = models.Document.filter(company_id=info.context.company_id,
                                     candidate_id=self.row.id)
         rows = await visible_query(qs, info.context.viewer).order_by("created_at", "id")
-        return [Document.from_row(r) for r in rows]
+        return [relay.build("Document", r) for r in rows]
 
 
+@registered
 @strawberry.type
-class CandidateEdge:
-    cursor: str
-    node: Candidate
+class CandidateConnection(Connection[Candidate]):
+    pass
 
 
-@strawberry.type
-class CandidateConnection:
-    edges: list[CandidateEdge]
-    page_info: PageInfo
-    total_count: int
-
-    @classmethod
-    def from_page(cls, page: Page[models.Candidate]) -> "CandidateConnection":
-        return cls(edges=[CandidateEdge(cursor=c, node=Candidate.from_row(r))
-                          for r, c in zip(page.rows, page.cursors, strict=True)],
-                   page_info=page.page_info, total_count=page.total_count)
-
-
+@registered
 @strawberry.type
 class RejectionReason(Node):
     label: str
@@ -95,9 +73,10 @@ class RejectionReason(Node):
 
     @classmethod
     def from_row(cls, row: models.RejectionReason) -> "RejectionReason":
-        return cls(id=gid("RejectionReason", row.id), label=row.label, row=row)
+        return cls(id=relay.gid("RejectionReason", row.id), label=row.label, row=row)
 
 
+@registered
 @strawberry.type
 class Application(Node):
     status: ApplicationStatus  # type: ignore[valid-type]
@@ -107,74 +86,33 @@ class Application(Node):
 
     @classmethod
     def from_row(cls, row: models.Application) -> "Application":
-        return cls(id=gid("Application", row.id), status=row.status,
+        return cls(id=relay.gid("Application", row.id), status=row.status,
                    rejection_note=row.rejection_note, rejected_at=row.rejected_at, row=row)
 
     @strawberry.field
     async def candidate(self, info: Info) -> Candidate:
-        found = await load_candidate(info, self.row.candidate_id)
-        assert found is not None
-        return found
+        return await relay.load_required(info, "Candidate", self.row.candidate_id)
 
     @strawberry.field
     async def position(self, info: Info) -> Position:
-        found = await load_position(info, self.row.position_id)
-        assert found is not None
-        return found
+        return relay.present(await load_position(info, self.row.position_id))
 
     @strawberry.field
     async def rejection_reason(self, info: Info) -> RejectionReason | None:
-        if self.row.rejection_reason_id is None:
-            return None
-        row = await info.context.loaders.rejection_reason.load(self.row.rejection_reason_id)
-        return RejectionReason.from_row(row) if row else None
+        return await relay.load(info, "RejectionReason", self.row.rejection_reason_id)
 
-    @strawberry.field
-    async def interviews(
-        self, info: Info
-    ) -> list[Annotated["Interview", strawberry.lazy("schema.types.interviews")]]:
-        from schema.types.interviews import Interview
-
+    @strawberry.field(graphql_type=relay.lazy_list("Interview", "schema.types.interviews"))
+    async def interviews(self, info: Info) -> list[Node]:
         rows = await info.context.loaders.interviews_by_application.load(self.row.id)
-        return [Interview.from_row(r) for r in rows]
+        return [relay.build("Interview", r) for r in rows]
 
 
+@registered
 @strawberry.type
-class ApplicationEdge:
-    cursor: str
-    node: Application
+class ApplicationConnection(Connection[Application]):
+    pass
 
 
-@strawberry.type
-class ApplicationConnection:
-    edges: list[ApplicationEdge]
-    page_info: PageInfo
-    total_count: int
-
-    @classmethod
-    def from_page(cls, page: Page[models.Application]) -> "ApplicationConnection":
-        return cls(edges=[ApplicationEdge(cursor=c, node=Application.from_row(r))
-                          for r, c in zip(page.rows, page.cursors, strict=True)],
-                   page_info=page.page_info, total_count=page.total_count)
-
-
-@node_resolver("Candidate")
-async def load_candidate(info: Info, pk: uuid.UUID | None) -> Candidate | None:
-    if pk is None:
-        return None
-    row = await info.context.loaders.candidate.load(pk)
-    return Candidate.from_row(row) if row else None
-
-
-@node_resolver("Application")
-async def load_application(info: Info, pk: uuid.UUID | None) -> Application | None:
-    if pk is None:
-        return None
-    row = await info.context.loaders.application.load(pk)
-    return Application.from_row(row) if row else None
-
-
-@node_resolver("RejectionReason")
-async def load_rejection_reason(info: Info, pk: uuid.UUID) -> RejectionReason | None:
-    row = await info.context.loaders.rejection_reason.load(pk)
-    return RejectionReason.from_row(row) if row else None
+load_candidate = relay.loaded_node("Candidate", "candidate")
+load_application = relay.loaded_node("Application", "application")
+load_rejection_reason = relay.loaded_node("RejectionReason", "rejection_reason")

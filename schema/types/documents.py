@@ -2,27 +2,17 @@
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from graphql import GraphQLError
 from tortoise.queryset import QuerySet
 
 from core import models
-from core.services.documents import visible_documents, visible_query
+from core.services.documents import visible_query
 from schema.context import Info
 from schema.enums import DocumentAccessLevel
-from schema.relay import Node, gid, node_resolver
+from schema.relay import Node, gid, lazy, load, node_resolver, present, registered
 from schema.types.company import Employee, load_employee
-
-if TYPE_CHECKING:
-    from schema.types.candidates import Candidate
-
-
-async def only_visible(docs: list[models.Document],
-                       viewer: models.Employee) -> list[models.Document]:
-    """Rows already loaded, filtered by the access rule of core.services.documents."""
-    return await visible_documents(viewer, docs)
 
 
 def download_path(document_id: uuid.UUID) -> str:
@@ -36,11 +26,10 @@ class DocumentGrant:
 
     @strawberry.field
     async def employee(self, info: Info) -> Employee:
-        found = await load_employee(info, self.row.employee_id)
-        assert found is not None
-        return found
+        return present(await load_employee(info, self.row.employee_id))
 
 
+@registered
 @strawberry.type
 class Document(Node):
     filename: str
@@ -68,14 +57,10 @@ class Document(Node):
     async def uploaded_by(self, info: Info) -> Employee | None:
         return await load_employee(info, self.row.uploaded_by_id)
 
-    @strawberry.field
-    async def candidate(
-        self, info: Info
-    ) -> Annotated["Candidate", strawberry.lazy("schema.types.candidates")]:
-        from schema.types.candidates import load_candidate
-
+    @strawberry.field(graphql_type=lazy("Candidate", "schema.types.candidates"))
+    async def candidate(self, info: Info) -> Node:
         candidate_id = self.row.candidate_id or self.recipient_id
-        found = await load_candidate(info, candidate_id) if candidate_id else None
+        found = await load(info, "Candidate", candidate_id) if candidate_id else None
         if found is None:
             # The contract makes this field non-null; a template attachment (or a bulk
             # upload asked for by its own id) has no candidate, and says so in words.

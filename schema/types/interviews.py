@@ -1,8 +1,6 @@
 """Interviews and the candidate's calendar answer."""
 
-import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -11,17 +9,14 @@ from core.mail.details import InterviewCtx, interview_details
 from core.models.enums import MessageKind
 from schema.context import Info
 from schema.enums import AttendeeResponse
-from schema.relay import Node, gid, node_resolver
-from schema.types.candidates import Application, load_application
+from schema.relay import Node, build, gid, lazy, lazy_list, load_required, loaded_node, present, registered
 from schema.types.company import Employee, load_employee
-
-if TYPE_CHECKING:
-    from schema.types.messages import Message
 
 INVITATION_KINDS = (MessageKind.INTERVIEW_INVITATION, MessageKind.INTERVIEW_UPDATE,
                     MessageKind.INTERVIEW_CANCELLATION)
 
 
+@registered
 @strawberry.type
 class Interview(Node):
     title: str
@@ -50,17 +45,13 @@ class Interview(Node):
             candidate_comment=row.candidate_comment, row=row,
         )
 
-    @strawberry.field
-    async def application(self, info: Info) -> Application:
-        found = await load_application(info, self.row.application_id)
-        assert found is not None
-        return found
+    @strawberry.field(graphql_type=lazy("Application", "schema.types.candidates"))
+    async def application(self, info: Info) -> Node:
+        return await load_required(info, "Application", self.row.application_id)
 
     @strawberry.field
     async def organizer(self, info: Info) -> Employee:
-        found = await load_employee(info, self.row.organizer_id)
-        assert found is not None
-        return found
+        return present(await load_employee(info, self.row.organizer_id))
 
     @strawberry.field
     async def interviewers(self, info: Info) -> list[Employee]:
@@ -81,22 +72,13 @@ class Interview(Node):
         return interview_details(ctx, candidate.language if candidate else None,
                                  candidate.timezone if candidate else self.timezone)
 
-    @strawberry.field
-    async def invitations(
-        self, info: Info
-    ) -> list[Annotated["Message", strawberry.lazy("schema.types.messages")]]:
-        from schema.types.messages import Message
-
+    @strawberry.field(graphql_type=lazy_list("Message", "schema.types.messages"))
+    async def invitations(self, info: Info) -> list[Node]:
         rows = await models.Message.filter(
             company_id=info.context.company_id, interview_id=self.row.id,
             kind__in=list(INVITATION_KINDS),
         ).order_by("created_at", "id")
-        return [Message.from_row(r) for r in rows]
+        return [build("Message", r) for r in rows]
 
 
-@node_resolver("Interview")
-async def load_interview(info: Info, pk: uuid.UUID | None) -> Interview | None:
-    if pk is None:
-        return None
-    row = await info.context.loaders.interview.load(pk)
-    return Interview.from_row(row) if row else None
+load_interview = loaded_node("Interview", "interview")

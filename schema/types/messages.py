@@ -1,6 +1,5 @@
 """Messages (the outbox and inbound replies), their status history and bulk operations."""
 
-import uuid
 from datetime import datetime
 
 import strawberry
@@ -15,11 +14,22 @@ from schema.enums import (
     MessageKind,
     MessageStatus,
 )
-from schema.relay import Node, Page, PageInfo, gid, node_resolver, paginate
-from schema.types.candidates import Application, Candidate, load_application, load_candidate
+from schema.relay import (
+    Connection,
+    Node,
+    build,
+    connection,
+    gid,
+    lazy,
+    lazy_list,
+    load,
+    load_required,
+    loaded_node,
+    paginate,
+    present,
+    registered,
+)
 from schema.types.company import Employee, load_employee
-from schema.types.documents import Document
-from schema.types.interviews import Interview, load_interview
 
 
 @strawberry.type
@@ -29,6 +39,7 @@ class MessageEvent:
     detail: str | None
 
 
+@registered
 @strawberry.type
 class Message(Node):
     kind: MessageKind  # type: ignore[valid-type]
@@ -64,33 +75,31 @@ class Message(Node):
             expected_send_at=row.expected_send_at,
         )
 
-    @strawberry.field
-    async def candidate(self, info: Info) -> Candidate:
-        found = await load_candidate(info, self.row.candidate_id)
-        assert found is not None
-        return found
+    @strawberry.field(graphql_type=lazy("Candidate", "schema.types.candidates"))
+    async def candidate(self, info: Info) -> Node:
+        return await load_required(info, "Candidate", self.row.candidate_id)
 
-    @strawberry.field
-    async def application(self, info: Info) -> Application | None:
-        return await load_application(info, self.row.application_id)
+    @strawberry.field(graphql_type=lazy("Application", "schema.types.candidates") | None)
+    async def application(self, info: Info) -> Node | None:
+        return await load(info, "Application", self.row.application_id)
 
-    @strawberry.field
-    async def interview(self, info: Info) -> Interview | None:
-        return await load_interview(info, self.row.interview_id)
+    @strawberry.field(graphql_type=lazy("Interview", "schema.types.interviews") | None)
+    async def interview(self, info: Info) -> Node | None:
+        return await load(info, "Interview", self.row.interview_id)
 
     @strawberry.field
     async def bulk_operation(self, info: Info) -> "BulkOperation | None":
-        return await load_bulk_operation(info, self.row.bulk_operation_id)
+        return await load(info, "BulkOperation", self.row.bulk_operation_id)
 
     @strawberry.field
     async def sender(self, info: Info) -> Employee | None:
         return await load_employee(info, self.row.sender_id)
 
-    @strawberry.field
-    async def attachments(self, info: Info) -> list[Document]:
+    @strawberry.field(graphql_type=lazy_list("Document", "schema.types.documents"))
+    async def attachments(self, info: Info) -> list[Node]:
         # Only those the viewer may see: the loader applies the access rule in its query.
         docs = await info.context.loaders.attachments_by_message.load(self.row.id)
-        return [Document.from_row(d, recipient_id=self.row.candidate_id) for d in docs]
+        return [build("Document", d, recipient_id=self.row.candidate_id) for d in docs]
 
     @strawberry.field(description="Every status change, oldest first.")
     async def events(self, info: Info) -> list[MessageEvent]:
@@ -98,31 +107,19 @@ class Message(Node):
         return [MessageEvent(status=r.status, at=r.at, detail=r.detail) for r in rows]
 
 
+@registered
 @strawberry.type
-class MessageEdge:
-    cursor: str
-    node: Message
-
-
-@strawberry.type
-class MessageConnection:
-    edges: list[MessageEdge]
-    page_info: PageInfo
-    total_count: int
-
-    @classmethod
-    def from_page(cls, page: Page[models.Message]) -> "MessageConnection":
-        return cls(edges=[MessageEdge(cursor=c, node=Message.from_row(r))
-                          for r, c in zip(page.rows, page.cursors, strict=True)],
-                   page_info=page.page_info, total_count=page.total_count)
+class MessageConnection(Connection[Message]):
+    pass
 
 
 async def message_connection(info: Info, qs: QuerySet[models.Message], first: int | None,
                              after: str | None) -> MessageConnection:
     """Newest first. `qs` must already be scoped to the viewer's company."""
-    return MessageConnection.from_page(await paginate(qs, first, after))
+    return connection(await paginate(qs, first, after), "Message")
 
 
+@registered
 @strawberry.type
 class BulkOperation(Node):
     kind: BulkOperationKind  # type: ignore[valid-type]
@@ -147,9 +144,7 @@ class BulkOperation(Node):
 
     @strawberry.field
     async def created_by(self, info: Info) -> Employee:
-        found = await load_employee(info, self.row.created_by_id)
-        assert found is not None
-        return found
+        return present(await load_employee(info, self.row.created_by_id))
 
     @strawberry.field
     async def messages(
@@ -163,17 +158,5 @@ class BulkOperation(Node):
         return await message_connection(info, qs, first, after)
 
 
-@node_resolver("Message")
-async def load_message(info: Info, pk: uuid.UUID | None) -> Message | None:
-    if pk is None:
-        return None
-    row = await info.context.loaders.message.load(pk)
-    return Message.from_row(row) if row else None
-
-
-@node_resolver("BulkOperation")
-async def load_bulk_operation(info: Info, pk: uuid.UUID | None) -> BulkOperation | None:
-    if pk is None:
-        return None
-    row = await info.context.loaders.bulk_operation.load(pk)
-    return BulkOperation.from_row(row) if row else None
+load_message = loaded_node("Message", "message")
+load_bulk_operation = loaded_node("BulkOperation", "bulk_operation")

@@ -30,12 +30,18 @@ ALLOWED: dict[str, set[str]] = {
 }
 MAX_LINES = 400
 
-# Pass 1 of issue #17 adds the rules; the files other branches are still changing
-# (delivery, messaging, bulk, templates, render, schema/types) are brought in line in pass 2.
-PASS_2 = pytest.mark.xfail(
+# Pass 1 of issue #17 added the rules and pass 2a brought mail/render and schema/ in line; what
+# still breaks them sits in files other branches are changing (services/delivery, messaging,
+# bulk, templates), brought in line in pass 2b.
+PASS_2B_CIRCLE = pytest.mark.xfail(
     strict=False,
-    reason="issue #17 pass 2: the remaining circles and long modules sit in files other "
-    "branches are changing (services/delivery, messaging, bulk, templates, mail/render, schema/types)",
+    reason="issue #17 pass 2b: core.services.messaging <-> templates (sender identity, via "
+    "compose) is broken in files other branches are changing",
+)
+PASS_2B_LENGTH = pytest.mark.xfail(
+    strict=False,
+    reason="issue #17 pass 2b: services/delivery, messaging and bulk are split once the "
+    "branches changing them are merged; recruitmail/cli.py is 4 lines over",
 )
 
 
@@ -179,7 +185,6 @@ def test_the_tree_is_read(tree: Tree) -> None:
     assert "core.settings" in tree.imports["api.app"]
 
 
-@PASS_2
 def test_no_import_runs_back_up(tree: Tree) -> None:
     upward = sorted(
         f"{name} -> {dep}"
@@ -190,13 +195,24 @@ def test_no_import_runs_back_up(tree: Tree) -> None:
     assert upward == [], "imports from a lower layer to a higher one:\n" + "\n".join(upward)
 
 
-@PASS_2
+def test_no_import_circle_between_schema_files(tree: Tree) -> None:
+    """The GraphQL types that refer to one another (candidates, documents, interviews,
+    messages) do so by name, through schema.relay, without importing one another at all."""
+    schema = {name: {d for d in deps if d.split(".")[0] == "schema"}
+              for name, deps in tree.imports.items() if name.split(".")[0] == "schema"}
+    assert _circles(schema) == []
+    types = [f"schema.types.{n}" for n in ("candidates", "documents", "interviews", "messages")]
+    ring = sorted(f"{a} -> {b}" for a in types for b in schema[a] if b in types)
+    assert ring == [], "GraphQL type modules importing one another:\n" + "\n".join(ring)
+
+
+@PASS_2B_CIRCLE
 def test_no_import_circle_between_files(tree: Tree) -> None:
     circles = _circles(tree.imports)
     assert circles == [], "files importing one another:\n" + "\n".join(" <-> ".join(c) for c in circles)
 
 
-@PASS_2
+@PASS_2B_LENGTH
 def test_no_source_file_over_400_lines(tree: Tree) -> None:
     long = sorted(
         f"{path.relative_to(ROOT)}: {n} lines"

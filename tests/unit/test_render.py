@@ -371,16 +371,18 @@ def test_with_signature() -> None:
 ])
 @pytest.mark.parametrize("context", ["full", "no_position", "no_email"])
 def test_text_only_templates_render_as_jinja_renders_them(body: str, context: str) -> None:
-    import core.mail.render as r
+    from core.mail.template_check import compile_template
+    from core.mail.template_fill import fill
+    from core.mail.template_values import placeholder_values
 
     c = {"full": ctx(), "no_position": ctx(position=None),
          "no_email": ctx(candidate=replace(NINA, email=None))}[context]
-    compiled = r._compile(body.replace("\r\n", "\n"), "body")
-    values = r._values(c)
+    compiled = compile_template(body.replace("\r\n", "\n"), "body")
+    values = placeholder_values(c)
     fast_sink: list[str] = []
-    fast = r._run(compiled, values, fast_sink)
+    fast = fill(compiled, values, fast_sink)
     slow_sink: list[str] = []
-    jinja = r._run(replace(compiled, segments=None), values, slow_sink)
+    jinja = fill(replace(compiled, segments=None), values, slow_sink)
     assert (fast, fast_sink) == (jinja, slow_sink)
     if "|" not in body and "{%" not in body.replace("{% raw %}", "").replace("{% endraw %}", ""):
         assert compiled.segments is not None  # the plain ones take the join
