@@ -7,7 +7,7 @@ import socket
 import click
 import pytest
 
-from recruitmail.cli import _check_port_free
+from recruitmail.dev import check_port_free
 
 
 def test_a_busy_api_port_is_named() -> None:
@@ -16,7 +16,7 @@ def test_a_busy_api_port_is_named() -> None:
         busy.listen()
         port = busy.getsockname()[1]
         with pytest.raises(click.ClickException) as exc:
-            _check_port_free("127.0.0.1", port, "RECRUITMAIL_API_PORT")
+            check_port_free("127.0.0.1", port, "RECRUITMAIL_API_PORT")
     text = exc.value.format_message()
     assert f"127.0.0.1:{port}" in text and "in use" in text and "RECRUITMAIL_API_PORT" in text
     assert "Errno" not in text
@@ -26,4 +26,4 @@ def test_a_free_port_passes() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    _check_port_free("127.0.0.1", port, "RECRUITMAIL_API_PORT")
+    check_port_free("127.0.0.1", port, "RECRUITMAIL_API_PORT")
