@@ -46,8 +46,16 @@ from core.models.enums import (
     MessageStatus,
     TemplateKind,
 )
-from core.services import compose, delivery, interviews, mail_settings, messaging, pacing
-from core.services import templates as tpl_service
+from core.services import (
+    compose,
+    delivery,
+    interviews,
+    mail_context,
+    mail_settings,
+    message_checks,
+    messaging,
+    pacing,
+)
 from core.services.documents import StagedFile, create_documents, discard_all, resolve_attachable
 
 MAX_RECIPIENTS = 50_000
@@ -141,17 +149,17 @@ async def _render_all(
     for index, app in found:
         cand = cands[app.candidate_id]
         gid = to_global_id("Application", app.id)
-        problems = messaging.candidate_address_errors(cand, _app_path(index))
+        problems = message_checks.candidate_address_errors(cand, _app_path(index))
         if problems:
             errors += [FieldError(e.code, f"Application {gid} ({cand.full_name}): {e.message}",
                                   e.field) for e in problems]
             continue
         subsidiary = _subsidiary_of(positions.get(app.position_id), subsidiaries)
-        rows = tpl_service.ContextRows(company=company, candidate=cand, sender=plan.employee,
+        rows = mail_context.ContextRows(company=company, candidate=cand, sender=plan.employee,
                                        application=app, position=positions.get(app.position_id),
                                        rejection_reason=reason, subsidiary=subsidiary)
         try:
-            rendered = compose.compose(source, tpl_service.render_context(rows))
+            rendered = compose.compose(source, mail_context.render_context(rows))
         except InputError as exc:
             errors += [FieldError(e.code, f"Application {gid} ({cand.full_name}): {e.message}",
                                   (*_app_path(index), *(e.field or ())[1:]))
@@ -297,7 +305,7 @@ async def send_bulk_email(
 ) -> BulkOperation:
     """One personalised email per application's candidate; all or nothing."""
     try:
-        errors = messaging.check_idempotency_key(idempotency_key, ("input", "idempotencyKey"))
+        errors = message_checks.check_idempotency_key(idempotency_key, ("input", "idempotencyKey"))
         existing = None if errors else await _existing(employee.company_id, idempotency_key)
         if existing is not None:
             discard_all(new_files)
@@ -305,7 +313,7 @@ async def send_bulk_email(
         company = await Company.get(id=employee.company_id)
         found, e = await _load_applications(company.id, application_ids)
         errors += e
-        when, e = messaging.check_schedule(scheduled_at, ("input", "scheduledAt"))
+        when, e = message_checks.check_schedule(scheduled_at, ("input", "scheduledAt"))
         errors += e
         docs, e = await resolve_attachable(employee, list(document_ids), candidate_id=None,
                                            path=("input", "documentIds"))
@@ -345,7 +353,7 @@ async def reject_applications(
     """Reject applications with a reason; optionally a rejection email (from template_id,
     else the company's default REJECTION template or the starter text), now or later, and
     anonymisation, which waits until that candidate's rejection email reached SENT."""
-    errors = messaging.check_idempotency_key(idempotency_key, ("input", "idempotencyKey"))
+    errors = message_checks.check_idempotency_key(idempotency_key, ("input", "idempotencyKey"))
     existing = None if errors else await _existing(employee.company_id, idempotency_key)
     if existing is not None:
         return existing
@@ -365,7 +373,7 @@ async def reject_applications(
                 ErrorCode.INVALID_STATE,
                 f"Application {to_global_id('Application', app.id)} is already rejected.",
                 _app_path(index)))
-    when, e = messaging.check_schedule(scheduled_at, ("input", "scheduledAt"))
+    when, e = message_checks.check_schedule(scheduled_at, ("input", "scheduledAt"))
     errors += e
     if not send_email and (template_id is not None or use_template or scheduled_at is not None):
         errors.append(FieldError(ErrorCode.INVALID_INPUT,

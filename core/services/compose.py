@@ -102,7 +102,7 @@ async def resolve_source(
     says an id was given at all), else written ``subject`` and ``body``. With
     ``default_kind``, nothing given means that kind's default, and a subject or a body alone
     replaces that part of the default in every language. Raises InputError."""
-    from core.services.messaging import check_body, check_subject
+    from core.services.message_checks import check_body, check_subject
     from core.services.templates import load_template
 
     if template_id is not None or use_template:
