@@ -57,7 +57,7 @@ class Draft:
     owner_known: bool = False
 
 
-# --- identity -------------------------------------------------------------------------
+# --- the owner a mail goes out under (company or subsidiary) ----------------------------
 
 
 async def resolve_owners(drafts: Sequence[Draft]) -> None:
