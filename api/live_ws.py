@@ -36,8 +36,9 @@ from websockets.frames import Opcode
 from websockets.protocol import State
 
 from core.settings import get_settings
+from schema.bounded_queue import BoundedQueue
 from schema.context import Context
-from schema.live import CLOSE_FELL_BEHIND, CLOSE_FELL_BEHIND_REASON, BoundedQueue
+from schema.live import CLOSE_FELL_BEHIND, CLOSE_FELL_BEHIND_REASON
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from core.models.enums import AttendeeResponse as Response
 from core.models.enums import BulkOperationState as BState
 from core.models.enums import MessageStatus as S
 from core.settings import get_settings
+from schema.bounded_queue import BEHIND_SECONDS
 from schema.context import Info
 from schema.enums import AttendeeResponse, MessageStatus
 from schema.errors import NOT_FOUND, graphql_error
@@ -66,11 +67,11 @@ def _same(value: Any, wanted: uuid.UUID | None) -> bool:
 # server is this far behind (a bulk sends faster than the api can make results), it
 # merges status changes of one message, so the api's work stays bounded; each
 # connection's queue (api/live_ws.py) merges for a client that falls behind.
-SHARED_BEHIND_SECONDS = live.BEHIND_SECONDS
+SHARED_BEHIND_SECONDS = BEHIND_SECONDS
 
 
 def _behind_seconds(ctx: Any) -> float:
-    return SHARED_BEHIND_SECONDS if ctx.shared else live.BEHIND_SECONDS
+    return SHARED_BEHIND_SECONDS if ctx.shared else BEHIND_SECONDS
 
 
 def _prefetch_messages(ctx: Any) -> Any:

@@ -6,6 +6,7 @@ import strawberry
 from core import models
 from core.mail.details import placeholders_for
 from core.models import enums as core_enums
+from core.services import preview as previews
 from core.services import templates as service
 from schema.context import Info
 from schema.enums import TemplateKind
@@ -159,7 +160,7 @@ class PreviewQuery:
             ids[attr] = uuid_of(value, type_name) if value else None
             if value and ids[attr] is None:
                 bad.append(name)
-        p = await service.preview_message(
+        p = await previews.preview_message(
             employee=info.context.viewer, candidate_id=ids["candidate_id"],
             application_id=ids["application_id"], interview_id=ids["interview_id"],
             template_id=ids["template_id"], use_template=input.template_id is not None,

@@ -2,25 +2,19 @@
 
 Everything is checked before anything is stored: every recipient's message is rendered
 first, and any problem comes back as a UserError naming the application. Then all rows
-go in with bulk inserts in one transaction, and the worker is woken per chunk.
+go in with bulk inserts in one transaction (core.services.bulk_store), and the worker is
+woken per chunk.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-import orjson
-from tortoise import Tortoise
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
-from core import events, queue
+from core import events
 from core.errors import ErrorCode, FieldError, InputError
 from core.ids import to_global_id
 from core.mail.details import with_signature
@@ -29,7 +23,6 @@ from core.models import (
     BulkOperation,
     Candidate,
     Company,
-    Document,
     Employee,
     Interview,
     Message,
@@ -37,7 +30,6 @@ from core.models import (
     RejectionReason,
     Subsidiary,
 )
-from core.models.companies import MailSettings
 from core.models.enums import (
     ApplicationStatus,
     BulkOperationKind,
@@ -46,32 +38,20 @@ from core.models.enums import (
     MessageStatus,
     TemplateKind,
 )
-from core.services import compose, delivery, interviews, mail_settings, messaging, pacing
-from core.services import templates as tpl_service
-from core.services.documents import StagedFile, create_documents, discard_all, resolve_attachable
+from core.services import (
+    bulk_store,
+    compose,
+    delivery,
+    interviews,
+    mail_context,
+    mail_settings,
+    message_checks,
+    messaging,
+)
+from core.services.bulk_store import Plan
+from core.services.documents import StagedFile, discard_all, resolve_attachable
 
 MAX_RECIPIENTS = 50_000
-CHUNK = 100
-WAKE_CONCURRENCY = 8
-INSERT_BATCH = 2_000
-MESSAGE_COLUMNS = [
-    "id", "company_id", "candidate_id", "application_id", "interview_id", "bulk_operation_id",
-    "sender_id", "subsidiary_id", "kind", "direction", "status", "from_name", "from_address", "to_addrs",
-    "cc_addrs", "bcc_addrs", "subject", "body", "body_html", "ics", "ics_method",
-    "rfc_message_id", "in_reply_to", "scheduled_at", "sent_at", "attempts", "next_attempt_at",
-    "lease_until", "claim_token", "error", "idempotency_key", "created_at", "updated_at",
-]
-
-
-@dataclass
-class Plan:
-    """What a bulk mutation will store, computed before anything is written."""
-
-    company: Company
-    employee: Employee
-    applications: list[Application]
-    drafts: list[messaging.Draft] = field(default_factory=list)
-    documents: list[Document] = field(default_factory=list)
 
 
 def _app_path(index: int) -> tuple[str, ...]:
@@ -141,17 +121,17 @@ async def _render_all(
     for index, app in found:
         cand = cands[app.candidate_id]
         gid = to_global_id("Application", app.id)
-        problems = messaging.candidate_address_errors(cand, _app_path(index))
+        problems = message_checks.candidate_address_errors(cand, _app_path(index))
         if problems:
             errors += [FieldError(e.code, f"Application {gid} ({cand.full_name}): {e.message}",
                                   e.field) for e in problems]
             continue
         subsidiary = _subsidiary_of(positions.get(app.position_id), subsidiaries)
-        rows = tpl_service.ContextRows(company=company, candidate=cand, sender=plan.employee,
+        rows = mail_context.ContextRows(company=company, candidate=cand, sender=plan.employee,
                                        application=app, position=positions.get(app.position_id),
                                        rejection_reason=reason, subsidiary=subsidiary)
         try:
-            rendered = compose.compose(source, tpl_service.render_context(rows))
+            rendered = compose.compose(source, mail_context.render_context(rows))
         except InputError as exc:
             errors += [FieldError(e.code, f"Application {gid} ({cand.full_name}): {e.message}",
                                   (*_app_path(index), *(e.field or ())[1:]))
@@ -171,106 +151,6 @@ def _subsidiary_of(position: Position | None,
     if position is None or position.subsidiary_id is None:
         return None
     return subsidiaries.get(position.subsidiary_id)
-
-
-async def _link_attachments(message_ids: Sequence[uuid.UUID], docs: Sequence[Document]) -> None:
-    if not docs or not message_ids:
-        return
-    conn = Tortoise.get_connection("default")
-    pg = conn.capabilities.dialect == "postgres"
-    sql = ("INSERT INTO message_attachment (message_id, document_id) VALUES ($1, $2)" if pg
-           else "INSERT INTO message_attachment (message_id, document_id) VALUES (?, ?)")
-    rows = [[m if pg else str(m), d.id if pg else str(d.id)] for m in message_ids for d in docs]
-    for start in range(0, len(rows), INSERT_BATCH):
-        await conn.execute_many(sql, rows[start:start + INSERT_BATCH])
-
-
-async def _insert_messages_pg(conn: Any, plan: Plan) -> tuple[list[uuid.UUID],
-                                                            list[delivery.Transition]]:
-    """PostgreSQL: COPY the rows (and their first events) instead of building ORM objects,
-    which is most of the cost for thousands of messages."""
-    at = delivery.now()
-    ids: list[uuid.UUID] = []
-    transitions: list[delivery.Transition] = []
-    rows = []
-    # Random (version 4) ids from one read of the system's random source, not one each.
-    entropy = os.urandom(16 * len(plan.drafts))
-    for i, d in enumerate(plan.drafts):
-        v = messaging.message_values(
-            d, at, uuid.UUID(bytes=entropy[16 * i:16 * i + 16], version=4))
-        for k in ("to_addrs", "cc_addrs", "bcc_addrs"):
-            v[k] = orjson.dumps(v[k]).decode() if v[k] else "[]"
-        for k in ("kind", "direction", "status"):
-            v[k] = v[k].value
-        rows.append(tuple(v[c] for c in MESSAGE_COLUMNS))
-        ids.append(v["id"])
-        transitions.append(delivery.Transition(v["id"], v["company_id"], v["candidate_id"],
-                                               v["bulk_operation_id"], None,
-                                               MessageStatus(v["status"]), at))
-    await conn._connection.copy_records_to_table("message", records=rows,
-                                                 columns=MESSAGE_COLUMNS)
-    await delivery.write_events(transitions)
-    return ids, transitions
-
-
-async def _store(plan: Plan, bulk: BulkOperation, *, new_files: Sequence[StagedFile],
-                 reject: tuple[RejectionReason, str | None] | None,
-                 anonymize_now: list[uuid.UUID],
-                 cancel_interviews: Sequence[Interview] = ()) -> list[uuid.UUID]:
-    # The limits of each server the mails go through (the company's, subsidiaries'):
-    # when the last mail is expected to go.
-    servers: dict[str, tuple[MailSettings, int]] = {}
-    for d in plan.drafts:
-        server = mail_settings.server_owner(d.company, d.subsidiary)
-        n = servers.get(server.settings_key, (server, 0))[1]
-        servers[server.settings_key] = (server, n + 1)
-    ends = [await pacing.expected_end(server, n, bulk.scheduled_at)
-            for server, n in servers.values()]
-    bulk.expected_completion_at = max(  # type: ignore[assignment]
-        (e for e in ends if e is not None), default=None)
-    async with in_transaction() as conn:
-        await bulk.save(force_create=True)
-        for iv in cancel_interviews:
-            await Interview.filter(id=iv.id).update(cancelled=True, sequence=iv.sequence)
-        if new_files:
-            plan.documents = [*plan.documents, *await create_documents(
-                new_files, company_id=plan.company.id, candidate_id=None,
-                uploaded_by=plan.employee.id)]
-        if conn.capabilities.dialect == "postgres":
-            ids, transitions = await _insert_messages_pg(conn, plan)
-        else:
-            messages = [messaging.new_message(d) for d in plan.drafts]
-            for start in range(0, len(messages), INSERT_BATCH):
-                await Message.bulk_create(messages[start:start + INSERT_BATCH])
-            transitions = await delivery.record_created(messages)
-            ids = [m.id for m in messages]
-        await _link_attachments(ids, plan.documents)
-        if reject is not None:
-            reason, note = reject
-            app_ids = [a.id for a in plan.applications]
-            for start in range(0, len(app_ids), 5000):
-                await Application.filter(id__in=app_ids[start:start + 5000]).update(
-                    status=ApplicationStatus.REJECTED, rejection_reason_id=reason.id,
-                    rejection_note=note, rejected_at=delivery.now())
-    await delivery.publish_created(transitions)
-    if anonymize_now:
-        from core.services.anonymize import anonymize_candidates
-
-        await anonymize_candidates(anonymize_now, company_id=plan.company.id)
-    await wake(bulk, ids)
-    await events.publish(plan.company.id, events.BULK_PROGRESS, bulk_operation_id=bulk.id)
-    return ids
-
-
-async def wake(bulk: BulkOperation, message_ids: Sequence[uuid.UUID]) -> None:
-    """Enqueue the operation's messages in chunks (one job per chunk)."""
-    ids = list(message_ids)
-    chunks = [(k, ids[start:start + CHUNK]) for k, start in enumerate(range(0, len(ids), CHUNK))]
-    # A few enqueues at a time (each is a Redis transaction): the first chunks reach the
-    # workers while the rest are still being enqueued, in order.
-    for group in range(0, len(chunks), WAKE_CONCURRENCY):
-        await asyncio.gather(*(queue.enqueue_batch(f"{bulk.id}:{k}", chunk, at=bulk.scheduled_at)
-                               for k, chunk in chunks[group:group + WAKE_CONCURRENCY]))
 
 
 def _new_bulk(bulk_id: uuid.UUID, plan: Plan, kind: BulkOperationKind, when: datetime | None,
@@ -297,7 +177,7 @@ async def send_bulk_email(
 ) -> BulkOperation:
     """One personalised email per application's candidate; all or nothing."""
     try:
-        errors = messaging.check_idempotency_key(idempotency_key, ("input", "idempotencyKey"))
+        errors = message_checks.check_idempotency_key(idempotency_key, ("input", "idempotencyKey"))
         existing = None if errors else await _existing(employee.company_id, idempotency_key)
         if existing is not None:
             discard_all(new_files)
@@ -305,7 +185,7 @@ async def send_bulk_email(
         company = await Company.get(id=employee.company_id)
         found, e = await _load_applications(company.id, application_ids)
         errors += e
-        when, e = messaging.check_schedule(scheduled_at, ("input", "scheduledAt"))
+        when, e = message_checks.check_schedule(scheduled_at, ("input", "scheduledAt"))
         errors += e
         docs, e = await resolve_attachable(employee, list(document_ids), candidate_id=None,
                                            path=("input", "documentIds"))
@@ -326,7 +206,7 @@ async def send_bulk_email(
     bulk = _new_bulk(bulk_id, plan, BulkOperationKind.EMAIL, when, len(plan.drafts),
                      idempotency_key)
     try:
-        await _store(plan, bulk, new_files=new_files, reject=None, anonymize_now=[])
+        await bulk_store.store(plan, bulk, new_files=new_files, reject=None, anonymize_now=[])
     except IntegrityError:
         discard_all(new_files)
         existing = await _existing(employee.company_id, idempotency_key)
@@ -345,7 +225,7 @@ async def reject_applications(
     """Reject applications with a reason; optionally a rejection email (from template_id,
     else the company's default REJECTION template or the starter text), now or later, and
     anonymisation, which waits until that candidate's rejection email reached SENT."""
-    errors = messaging.check_idempotency_key(idempotency_key, ("input", "idempotencyKey"))
+    errors = message_checks.check_idempotency_key(idempotency_key, ("input", "idempotencyKey"))
     existing = None if errors else await _existing(employee.company_id, idempotency_key)
     if existing is not None:
         return existing
@@ -365,7 +245,7 @@ async def reject_applications(
                 ErrorCode.INVALID_STATE,
                 f"Application {to_global_id('Application', app.id)} is already rejected.",
                 _app_path(index)))
-    when, e = messaging.check_schedule(scheduled_at, ("input", "scheduledAt"))
+    when, e = message_checks.check_schedule(scheduled_at, ("input", "scheduledAt"))
     errors += e
     if not send_email and (template_id is not None or use_template or scheduled_at is not None):
         errors.append(FieldError(ErrorCode.INVALID_INPUT,
@@ -398,7 +278,7 @@ async def reject_applications(
                      if a.candidate_id not in {d.candidate.id for d in plan.drafts}] \
         if anonymize else []
     try:
-        await _store(plan, bulk, new_files=(), reject=(reason, note), anonymize_now=anonymize_now,
+        await bulk_store.store(plan, bulk, new_files=(), reject=(reason, note), anonymize_now=anonymize_now,
                      cancel_interviews=cancelled)
     except IntegrityError:
         existing = await _existing(employee.company_id, idempotency_key)

@@ -20,6 +20,8 @@ from core.mail.details import DEFAULT_LANGUAGE
 from core.mail.languages import normalize_language, pick_language
 from core.models import Company, Document, EmailTemplate, EmailTemplateTranslation
 from core.models.enums import TemplateKind
+from core.services.message_checks import check_body, check_subject
+from core.services.templates import load_template
 
 __all__ = ["Composed", "Source", "Version", "compose", "default_source", "preview",
            "resolve_source", "template_source"]
@@ -102,9 +104,6 @@ async def resolve_source(
     says an id was given at all), else written ``subject`` and ``body``. With
     ``default_kind``, nothing given means that kind's default, and a subject or a body alone
     replaces that part of the default in every language. Raises InputError."""
-    from core.services.messaging import check_body, check_subject
-    from core.services.templates import load_template
-
     if template_id is not None or use_template:
         tpl = await load_template(company, template_id, (*path, "templateId"))
         if tpl.kind not in kinds:

@@ -16,8 +16,7 @@ from core.mail.details import resolve_locale
 from core.models import Application, Candidate, Company, Employee, Interview, Message, Position
 from core.models.enums import AttendeeResponse, MessageKind, TemplateKind
 from core.security import signed_address
-from core.services import compose, mail_settings, messaging
-from core.services import templates as tpl_service
+from core.services import compose, mail_context, mail_settings, message_checks, messaging
 from core.services.documents import StagedFile, discard_all
 from core.settings import get_settings
 from core.text_input import TIMEZONE, text_errors
@@ -195,7 +194,7 @@ async def send_invitation(
         env = await messaging.check_envelope(
             employee=employee, candidate=candidate, application=app, cc=cc, bcc=bcc,
             scheduled_at=scheduled_at, document_ids=document_ids)
-        errors = env.errors + messaging.check_idempotency_key(idempotency_key, (*p, "idempotencyKey"))
+        errors = env.errors + message_checks.check_idempotency_key(idempotency_key, (*p, "idempotencyKey"))
         source = None
         try:
             source = await compose.resolve_source(
@@ -207,12 +206,12 @@ async def send_invitation(
         if errors or source is None:
             raise InputError(errors)
         position = await Position.get(id=app.position_id)
-        rows = tpl_service.ContextRows(
+        rows = mail_context.ContextRows(
             company=env.company, candidate=candidate, sender=employee, application=app,
             position=position, interview=iv,
-            interviewers=await tpl_service.interviewer_names(iv),
+            interviewers=await mail_context.interviewer_names(iv),
             subsidiary=await mail_settings.subsidiary_of_position(position))
-        rendered = compose.compose(source, tpl_service.render_context(rows))
+        rendered = compose.compose(source, mail_context.render_context(rows))
     except BaseException:
         discard_all(new_files)
         raise
@@ -240,11 +239,11 @@ async def _notice(iv: Interview, employee: Employee, source: compose.Source, *,
     app = await Application.get(id=iv.application_id)
     candidate = await Candidate.get(id=app.candidate_id)
     company = await Company.get(id=iv.company_id)
-    rows = tpl_service.ContextRows(
+    rows = mail_context.ContextRows(
         company=company, candidate=candidate, sender=employee, application=app,
         position=await Position.get(id=app.position_id), interview=iv,
-        interviewers=await tpl_service.interviewer_names(iv))
-    rendered = compose.compose(source, tpl_service.render_context(rows))
+        interviewers=await mail_context.interviewer_names(iv))
+    rendered = compose.compose(source, mail_context.render_context(rows))
     spec = await _event_spec(iv, candidate, rendered.body)
     return messaging.Draft(
         company=company, candidate=candidate,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -13,19 +13,19 @@ from tortoise.transactions import in_transaction
 
 from core import queue
 from core.errors import ErrorCode, FieldError, InputError
-from core.mail.addresses import normalize_address
 from core.mail.details import with_signature
 from core.models import Application, Candidate, Company, Document, Employee, Message, Subsidiary
 from core.models.enums import MessageDirection, MessageKind, MessageStatus
 from core.services import delivery, mail_settings
 from core.services.documents import StagedFile, create_documents, discard_all
 from core.services.mail_settings import MailOwner
+from core.services.message_checks import (
+    candidate_address_errors,
+    check_addresses,
+    check_idempotency_key,
+    check_schedule,
+)
 from core.settings import get_settings
-
-MAX_SUBJECT = 998
-MAX_BODY = 1_000_000
-MAX_RECIPIENTS = 50
-MAX_SCHEDULE_AHEAD = timedelta(days=366)
 
 
 @dataclass
@@ -57,88 +57,7 @@ class Draft:
     owner_known: bool = False
 
 
-# --- validation helpers (shared by every way of sending) --------------------------------
-
-
-def check_subject(subject: str | None, path: tuple[str, ...]) -> list[FieldError]:
-    if subject is None or not subject.strip():
-        return [FieldError(ErrorCode.INVALID_INPUT, "A subject is required.", path)]
-    if "\r" in subject or "\n" in subject:
-        return [FieldError(ErrorCode.INVALID_INPUT, "The subject must be one line.", path)]
-    if len(subject) > MAX_SUBJECT:
-        return [FieldError(ErrorCode.TOO_LARGE, f"The subject is longer than {MAX_SUBJECT}.", path)]
-    return []
-
-
-def check_body(body: str | None, path: tuple[str, ...]) -> list[FieldError]:
-    if body is None or not body.strip():
-        return [FieldError(ErrorCode.INVALID_INPUT, "A message text is required.", path)]
-    if len(body) > MAX_BODY:
-        return [FieldError(ErrorCode.TOO_LARGE, "The message text is too long.", path)]
-    return []
-
-
-def check_addresses(
-    values: Sequence[str] | None, path: tuple[str, ...]
-) -> tuple[list[str], list[FieldError]]:
-    out: list[str] = []
-    errors: list[FieldError] = []
-    values = list(values or [])
-    if len(values) > MAX_RECIPIENTS:
-        errors.append(
-            FieldError(ErrorCode.INVALID_INPUT, f"At most {MAX_RECIPIENTS} addresses.", path)
-        )
-    for i, v in enumerate(values):
-        addr = normalize_address(v)
-        if addr is None:
-            errors.append(
-                FieldError(ErrorCode.INVALID_EMAIL, f"{v!r} is not a valid email address.",
-                           (*path, str(i)))
-            )
-        elif addr.lower() not in {a.lower() for a in out}:
-            out.append(addr)
-    return out, errors
-
-
-def check_schedule(
-    scheduled_at: datetime | None, path: tuple[str, ...]
-) -> tuple[datetime | None, list[FieldError]]:
-    """None means now. A time in the past (beyond a minute of clock skew) is an error."""
-    if scheduled_at is None:
-        return None, []
-    if scheduled_at.tzinfo is None:
-        return None, [FieldError(ErrorCode.INVALID_INPUT, "scheduledAt needs an offset.", path)]
-    at = scheduled_at.astimezone(UTC)
-    current = delivery.now()
-    if at < current - timedelta(minutes=1):
-        return None, [FieldError(ErrorCode.INVALID_INPUT, "scheduledAt is in the past.", path)]
-    if at > current + MAX_SCHEDULE_AHEAD:
-        return None, [FieldError(ErrorCode.INVALID_INPUT, "scheduledAt is too far ahead.", path)]
-    return (at if at > current else None), []
-
-
-def check_idempotency_key(key: str | None, path: tuple[str, ...]) -> list[FieldError]:
-    if key is not None and not (1 <= len(key) <= 200):
-        return [FieldError(ErrorCode.INVALID_INPUT, "idempotencyKey: 1 to 200 characters.", path)]
-    return []
-
-
-def candidate_address_errors(candidate: Candidate, path: tuple[str, ...]) -> list[FieldError]:
-    if candidate.anonymized_at is not None:
-        return [FieldError(ErrorCode.INVALID_STATE, "The candidate was anonymised.", path)]
-    if not candidate.email or normalize_address(candidate.email) is None:
-        return [FieldError(ErrorCode.INVALID_EMAIL, "The candidate has no valid email address.",
-                           path)]
-    return []
-
-
-# --- identity -------------------------------------------------------------------------
-
-
-def sender_identity(company: Company, sender: Employee | None,
-                    subsidiary: Subsidiary | None = None) -> tuple[str, str]:
-    """(From name, From address) of a mail under the company or its subsidiary."""
-    return MailOwner(company, subsidiary).identity(sender)
+# --- the owner a mail goes out under (company or subsidiary) ----------------------------
 
 
 async def resolve_owners(drafts: Sequence[Draft]) -> None:
@@ -166,7 +85,7 @@ def message_values(draft: Draft, at: datetime | None = None,
     """The column values of a new outbox row for the draft (status SCHEDULED or QUEUED);
     the draft's owner must be resolved (resolve_owners)."""
     assert draft.owner_known or draft.application_id is None, "resolve_owners first"
-    from_name, from_address = sender_identity(draft.company, draft.sender, draft.subsidiary)
+    from_name, from_address = MailOwner(draft.company, draft.subsidiary).identity(draft.sender)
     mid = mid or uuid.uuid4()
     at = at or delivery.now()
     return {
@@ -358,8 +277,7 @@ async def send_message(
     """
     from core.models import Position
     from core.models.enums import TemplateKind
-    from core.services import compose
-    from core.services import templates as tpl_service
+    from core.services import compose, mail_context
 
     p = ("input",)
     try:
@@ -388,10 +306,10 @@ async def send_message(
         if errors or source is None:
             raise InputError(errors)
         position = await Position.get(id=application.position_id) if application else None
-        rows = tpl_service.ContextRows(
+        rows = mail_context.ContextRows(
             company=company, candidate=candidate, sender=employee, application=application,
             position=position, subsidiary=await mail_settings.subsidiary_of_position(position))
-        composed = compose.compose(source, tpl_service.render_context(rows))
+        composed = compose.compose(source, mail_context.render_context(rows))
     except BaseException:
         discard_all(new_files)
         raise

@@ -1,11 +1,10 @@
-"""Email templates: saving them with their language versions, the render context, previews
-(rendered through core.services.compose, like every send)."""
+"""Email templates: saving, loading and deleting them with their language versions."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tortoise.transactions import in_transaction
 
@@ -13,16 +12,10 @@ from core.errors import ErrorCode, FieldError, InputError
 from core.mail import render as r
 from core.mail.languages import normalize_language
 from core.models import (
-    Application,
-    Candidate,
     Company,
     EmailTemplate,
     EmailTemplateTranslation,
     Employee,
-    Interview,
-    Position,
-    RejectionReason,
-    Subsidiary,
 )
 from core.models.enums import TemplateKind
 from core.services.documents import resolve_attachable
@@ -172,124 +165,3 @@ async def delete_template(*, employee: Employee, template_id: uuid.UUID | None) 
         raise InputError(FieldError(ErrorCode.NOT_FOUND, "No such template.", ("id",)))
     await tpl.delete()
     return tpl.id
-
-
-# --- the render context ------------------------------------------------------------------
-
-
-@dataclass
-class ContextRows:
-    company: Company
-    candidate: Candidate
-    sender: Employee | None = None
-    application: Application | None = None
-    position: Position | None = None
-    interview: Interview | None = None
-    interviewers: list[str] = field(default_factory=list)
-    rejection_reason: RejectionReason | None = None
-    # The position's subsidiary: its name is the `company.name` of the mail.
-    subsidiary: Subsidiary | None = None
-
-
-def render_context(rows: ContextRows) -> r.RenderContext:
-    c = rows.candidate
-    owner_name = (rows.subsidiary or rows.company).name
-    interview = None
-    if rows.interview is not None:
-        i = rows.interview
-        interview = r.InterviewCtx(title=i.title, starts_at=i.starts_at, ends_at=i.ends_at,
-                                   timezone=i.timezone, location=i.location,
-                                   video_link=i.video_link, interviewers=list(rows.interviewers))
-    return r.RenderContext(
-        candidate=r.CandidateCtx(first_name=c.first_name, last_name=c.last_name,
-                                 full_name=c.full_name, email=c.email, language=c.language,
-                                 timezone=c.timezone),
-        company=r.CompanyCtx(name=owner_name),
-        sender=(r.SenderCtx(name=rows.sender.name, email=rows.sender.email) if rows.sender
-                else r.SenderCtx(name=owner_name, email=None)),
-        position=r.PositionCtx(title=rows.position.title) if rows.position else None,
-        interview=interview,
-        rejection=r.RejectionCtx(reason=rows.rejection_reason.label) if rows.rejection_reason else None,
-    )
-
-
-async def interviewer_names(interview: Interview) -> list[str]:
-    return [e.name for e in await interview.interviewers.all().order_by("name")]
-
-
-@dataclass
-class Preview:
-    subject: str
-    body: str
-    from_name: str
-    from_address: str
-    missing: list[str]
-    errors: list[FieldError]
-    language: str = "en"
-
-
-async def preview_message(
-    *, employee: Employee, candidate_id: uuid.UUID | None = None,
-    application_id: uuid.UUID | None = None, interview_id: uuid.UUID | None = None,
-    template_id: uuid.UUID | None = None, use_template: bool = False,
-    subject: str | None = None, body: str | None = None, bad_ids: Sequence[str] = (),
-    kind: TemplateKind | None = None,
-) -> Preview:
-    """What would be sent (placeholders filled, signature included), storing nothing: the
-    same source and rendering as the send mutations (core.services.compose). With ``kind``
-    and no template, the default text of that kind (what rescheduleInterview and
-    cancelInterview send when given no text). Unfillable placeholders are listed, and also
-    reported as TEMPLATE_ERROR errors."""
-    from core.services import compose
-    from core.services.mail_settings import (
-        MailOwner,
-        owner_for_application,
-        subsidiary_of_position,
-    )
-
-    company = await Company.get(id=employee.company_id)
-    from_name, from_address = MailOwner(company).identity(employee)
-    errors: list[FieldError] = [FieldError(ErrorCode.NOT_FOUND, "No such object.", ("input", f))
-                                for f in bad_ids]
-    interview = application = candidate = None
-    if interview_id is not None:
-        interview = await Interview.get_or_none(id=interview_id, company_id=company.id)
-        if interview is None:
-            errors.append(FieldError(ErrorCode.NOT_FOUND, "No such interview.", ("input", "interviewId")))
-        else:
-            application_id = application_id or interview.application_id
-    if application_id is not None:
-        application = await Application.get_or_none(id=application_id, company_id=company.id)
-        if application is None:
-            errors.append(FieldError(ErrorCode.NOT_FOUND, "No such application.",
-                                     ("input", "applicationId")))
-        else:
-            candidate_id = candidate_id or application.candidate_id
-            # Mails about the application go out under its position's subsidiary, if any.
-            from_name, from_address = (await owner_for_application(
-                company, application.id)).identity(employee)
-    if candidate_id is not None:
-        candidate = await Candidate.get_or_none(id=candidate_id, company_id=company.id)
-    if candidate is None:
-        errors.append(FieldError(ErrorCode.NOT_FOUND, "A candidate (or an application or "
-                                 "interview) is needed to preview.", ("input", "candidateId")))
-    language = normalize_language(candidate.language if candidate else None) or "en"
-    try:
-        source = await compose.resolve_source(
-            company=company, kinds=tuple(TemplateKind), template_id=template_id,
-            use_template=use_template, subject=subject, body=body, default_kind=kind)
-    except InputError as exc:
-        return Preview("", "", from_name, from_address, [], errors + exc.errors, language)
-    if errors or candidate is None:
-        return Preview("", "", from_name, from_address, [], errors, language)
-    position = await Position.get(id=application.position_id) if application else None
-    rows = ContextRows(company=company, candidate=candidate, sender=employee,
-                       application=application, position=position,
-                       subsidiary=await subsidiary_of_position(position),
-                       interview=interview,
-                       interviewers=await interviewer_names(interview) if interview else [])
-    composed, language, missing, errors = compose.preview(source, render_context(rows))
-    if composed is None:
-        return Preview("", "", from_name, from_address, missing, errors, language)
-    return Preview(composed.subject, r.with_signature(composed.body, employee.signature), from_name,
-                   from_address, missing, [], language)
