@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -95,9 +96,10 @@ def batched(query: str, operation_name: str | None) -> tuple[str, str] | None:
     if not isinstance(field, FieldNode) or field.name.value != "messageStatusChanged":
         return None
     key = field.alias.value if field.alias else field.name.value
-    field.alias = NameNode(value=key)  # type: ignore[misc]
-    field.name = NameNode(value="messageStatusChanges")  # type: ignore[misc]
-    return print_ast(document), key
+    field = replace(field, alias=NameNode(value=key), name=NameNode(value="messageStatusChanges"))
+    op_batched = replace(op, selection_set=replace(op.selection_set, selections=(field,)))
+    return print_ast(replace(document, definitions=tuple(
+        op_batched if d is op else d for d in document.definitions))), key
 
 
 def _core_schema() -> Any:
@@ -184,7 +186,11 @@ class SharedSelection:
         # messageStatusChanged is executed a batch (a Redis message's changes) at a time
         # and sent change by change, as the client asked.
         self.batch_key: str | None = None
-        rewritten = batched(operation.query, operation.operation_name)
+        try:
+            rewritten = batched(operation.query, operation.operation_name)
+        except Exception:  # executed as written
+            log.exception("could not batch a subscription")
+            rewritten = None
         if rewritten is not None:
             self.query, self.batch_key = rewritten
         self.task = asyncio.create_task(self._run(), name="shared-subscription")
