@@ -13,12 +13,12 @@ from typing import Any
 
 import strawberry
 
+import schema.live as live
 from core import events, models
 from core.models.enums import AttendeeResponse as Response
 from core.models.enums import BulkOperationState as BState
 from core.models.enums import MessageStatus as S
 from core.settings import get_settings
-from schema import live
 from schema.context import Info
 from schema.enums import AttendeeResponse, MessageStatus
 from schema.errors import NOT_FOUND, graphql_error
