@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck install clean schema bench bench-live test-tools
+.PHONY: dev test lint typecheck install clean schema bench bench-live bench-live-bulk test-tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -37,6 +37,9 @@ bench: $(STAMP)
 
 bench-live: $(STAMP)
 	$(BIN)/python bench/live.py
+
+bench-live-bulk: $(STAMP)
+	$(BIN)/python bench/live_bulk.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tests/tools/node_modules

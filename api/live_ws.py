@@ -6,8 +6,7 @@ per event per subscriber. Here, subscriptions to the company's event streams
 name and variables, from viewers who see the same things (an admin, or one employee), and
 of the same company, share one `SharedSelection`: the selection is executed once per
 event, its `next` payload encoded once, and each subscriber's operation only sends the
-bytes. Everything else (queries, mutations, `bulkOperationProgress`) runs as strawberry
-runs it.
+bytes. Everything else (queries, mutations, `bulkOperationProgress`) runs as strawberry runs it.
 
 Each subscriber has a bounded queue (RECRUITMAIL_WS_QUEUE_SIZE). A connection that reads
 too slowly first gets status changes of one message merged, then is closed with
@@ -18,11 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
 import orjson
-from graphql import FieldNode, OperationType, get_operation_ast, parse
+from graphql import (
+    FieldNode,
+    NameNode,
+    OperationType,
+    get_operation_ast,
+    parse,
+    print_ast,
+    validate,
+)
 from graphql.error import GraphQLError
 from starlette.websockets import WebSocketDisconnect
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -33,17 +41,22 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.utils.aio import aclosing
 from websockets.frames import Frame as WsFrame
 from websockets.frames import Opcode
-from websockets.protocol import State
 
+from api.ws_direct import DirectWriter, abort
 from core.settings import get_settings
-from schema.bounded_queue import BoundedQueue
 from schema.context import Context
 from schema.live import CLOSE_FELL_BEHIND, CLOSE_FELL_BEHIND_REASON
+from schema.live_queue import BoundedQueue
 
 log = logging.getLogger(__name__)
 
 # How long a connection that fell behind gets to take its close frame before it is dropped.
 CLOSE_GRACE_SECONDS = 5.0
+# Frames of shared selections are written to a connection at most this often: the frames
+# made meanwhile (a bulk chunk's changes) go out in one write, not one system call each.
+WRITE_TICK_SECONDS = 0.01
+# A connection's queued frames written together, up to about this many bytes.
+WRITE_BATCH_BYTES = 65536
 SHARED_FIELDS = frozenset({"messageStatusChanged", "interviewResponseChanged"})
 
 GroupKey = tuple[Any, ...]
@@ -64,6 +77,35 @@ def shareable(query: str, operation_name: str | None) -> bool:
     return bool(fields) and all(
         isinstance(f, FieldNode) and f.name.value in SHARED_FIELDS and not f.directives
         for f in fields)
+
+
+@lru_cache(maxsize=256)
+def batched(query: str, operation_name: str | None) -> tuple[str, str] | None:
+    """A valid subscription to `messageStatusChanged` alone, as the same selection of
+    `messageStatusChanges` (lists of the changes that arrived together) under the same
+    response key: (the rewritten document, the response key); None for anything else."""
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return None
+    op = get_operation_ast(document, operation_name)
+    if (op is None or op.operation != OperationType.SUBSCRIPTION
+            or len(op.selection_set.selections) != 1 or validate(_core_schema(), document)):
+        return None
+    field = op.selection_set.selections[0]
+    if not isinstance(field, FieldNode) or field.name.value != "messageStatusChanged":
+        return None
+    key = field.alias.value if field.alias else field.name.value
+    field = replace(field, alias=NameNode(value=key), name=NameNode(value="messageStatusChanges"))
+    op_batched = replace(op, selection_set=replace(op.selection_set, selections=(field,)))
+    return print_ast(replace(document, definitions=tuple(
+        op_batched if d is op else d for d in document.definitions))), key
+
+
+def _core_schema() -> Any:
+    from schema import schema
+
+    return schema._schema
 
 
 def _dumps(value: Any) -> bytes:
@@ -110,7 +152,7 @@ class Member:
                     if frame is None:
                         frame = frames[message] = WsFrame(Opcode.TEXT, message).serialize(
                             mask=False)
-                    direct.write_frame(frame)
+                    self.handler.write_later(frame)
                 else:
                     direct.write(message)
                 return
@@ -141,6 +183,16 @@ class SharedSelection:
         self.query = operation.query
         self.variables = operation.variables
         self.operation_name = operation.operation_name
+        # messageStatusChanged is executed a batch (a Redis message's changes) at a time
+        # and sent change by change, as the client asked.
+        self.batch_key: str | None = None
+        try:
+            rewritten = batched(operation.query, operation.operation_name)
+        except Exception:  # executed as written
+            log.exception("could not batch a subscription")
+            rewritten = None
+        if rewritten is not None:
+            self.query, self.batch_key = rewritten
         self.task = asyncio.create_task(self._run(), name="shared-subscription")
 
     def _fall_behind(self) -> None:
@@ -180,12 +232,25 @@ class SharedSelection:
                         errors = [GraphQLError("Incremental delivery is not supported over "
                                                "graphql-transport-ws")]
                         return
-                    payload: dict[str, Any] = {"data": result.data}
+                    keys, self.context.live_keys = self.context.live_keys, None
+                    key, self.context.live_key = self.context.live_key, None
+                    data = result.data
+                    if self.batch_key is not None and data is not None and not result.errors:
+                        items = data[self.batch_key]
+                        keys = keys if keys is not None and len(keys) == len(items) else None
+                        for i, item in enumerate(items):
+                            one: dict[str, Any] = {"data": {self.batch_key: item}}
+                            if result.extensions:
+                                one["extensions"] = result.extensions
+                            self._broadcast(_dumps(one), keys[i] if keys else None)
+                        continue
+                    payload: dict[str, Any] = {"data": data}
+                    if self.batch_key is not None and data is not None:
+                        payload["data"] = None  # a batch with errors: not split
                     if result.errors:
                         payload["errors"] = [e.formatted for e in result.errors]
                     if result.extensions:
                         payload["extensions"] = result.extensions
-                    key, self.context.live_key = self.context.live_key, None
                     self._broadcast(_dumps(payload), key)
         except asyncio.CancelledError:
             raise
@@ -208,85 +273,6 @@ class SharedSelection:
             self.task.cancel()
 
 
-def _protocol_of(send: Any, depth: int = 0) -> Any:
-    """The server protocol object under an ASGI `send` callable (uvicorn's protocol owns
-    the callable, possibly wrapped by middleware closures); None when not found."""
-    owner = getattr(send, "__self__", None)
-    if getattr(owner, "transport", None) is not None or depth > 8:
-        return owner
-    for cell in getattr(send, "__closure__", None) or ():
-        try:
-            value = cell.cell_contents
-        except ValueError:
-            continue
-        if callable(value):
-            found = _protocol_of(value, depth + 1)
-            if found is not None:
-                return found
-    return None
-
-
-def _abort(websocket: Any) -> None:
-    """Drop the TCP connection under a websocket."""
-    protocol = _protocol_of(getattr(getattr(websocket, "ws", None), "_send", None))
-    transport = getattr(protocol, "transport", None)
-    if transport is None:
-        log.warning("cannot drop a websocket that fell behind: no transport found")
-        return
-    transport.abort()
-
-
-class DirectWriter:
-    """Text frames written straight to uvicorn's websockets-sansio connection: what its
-    ASGI `websocket.send` does (frame with the connection's extensions, write to the
-    transport), without the middleware chain and a task switch per frame. Flow control is
-    kept: nothing is written while the transport is paused; a connection being closed or
-    gone is not written to. Other servers (or uvicorn implementations) use ASGI sends."""
-
-    __slots__ = ("protocol",)
-
-    def __init__(self, protocol: Any) -> None:
-        self.protocol = protocol
-
-    @classmethod
-    def of(cls, websocket: Any) -> DirectWriter | None:
-        protocol = _protocol_of(getattr(getattr(websocket, "ws", None), "_send", None))
-        conn = getattr(protocol, "conn", None)
-        needed = ("writable", "disconnected", "close_sent", "handshake_complete",
-                  "initial_response")
-        if (conn is None or not hasattr(conn, "send_text")
-                or not hasattr(conn, "data_to_send")
-                or not all(hasattr(protocol, name) for name in needed)
-                or not isinstance(protocol.writable, asyncio.Event)):
-            return None
-        return cls(protocol)
-
-    def ready(self) -> bool:
-        p = self.protocol
-        return bool(p.writable.is_set() and not p.disconnected and not p.close_sent
-                    and p.handshake_complete and p.initial_response is None
-                    and not p.transport.is_closing())
-
-    async def wait_writable(self) -> None:
-        await self.protocol.writable.wait()
-
-    def write(self, data: bytes) -> None:
-        p = self.protocol
-        p.conn.send_text(data)
-        p.transport.write(b"".join(p.conn.data_to_send()))
-
-    def plain(self) -> bool:
-        """No extension (compression) negotiated and nothing half-sent: a server's text
-        frame is then the same bytes on every connection (server frames are unmasked)."""
-        conn = self.protocol.conn
-        return (not conn.extensions and not getattr(conn, "expect_continuation_frame", True)
-                and not getattr(conn, "writes", True) and conn.state is State.OPEN)
-
-    def write_frame(self, frame: bytes) -> None:
-        """A text frame made once for every plain connection (see `plain`)."""
-        self.protocol.transport.write(frame)
-
-
 def _viewer_class(context: Context) -> Any:
     # Results differ between viewers only by what documents they may see: admins see all.
     employee = context.viewer
@@ -301,6 +287,31 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self.closing = False
         self.context.on_fall_behind = self.fall_behind
         self.direct = DirectWriter.of(self.websocket)
+        self._out: list[bytes] = []  # frames to write at the next tick, in order
+        self._flush_at: asyncio.TimerHandle | None = None
+        self._flushed = 0.0
+
+    def write_later(self, frame: bytes) -> None:
+        """Queue a plain frame for this connection's next write tick (at once when the
+        last write is a tick old)."""
+        self._out.append(frame)
+        if self._flush_at is None:
+            loop = asyncio.get_running_loop()
+            when = max(loop.time(), self._flushed + WRITE_TICK_SECONDS)
+            self._flush_at = loop.call_at(when, self.flush)
+
+    def flush(self) -> None:
+        """Write the frames waiting for the tick (before anything else is sent)."""
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+            self._flush_at = None
+        out, self._out = self._out, []
+        self._flushed = asyncio.get_running_loop().time()
+        if out and self.direct is not None:
+            try:
+                self.direct.write_frames(out)
+            except Exception:
+                log.debug("websocket write failed", exc_info=True)
 
     def fall_behind(self) -> None:
         """Close this connection with 4420, once, without waiting for it."""
@@ -320,7 +331,7 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             # The client reads nothing, not even the close frame (the server's send buffer
             # is full): drop the connection.
             log.info("dropping a websocket that fell behind and took no close frame")
-            _abort(self.websocket)
+            abort(self.websocket)
         except Exception:
             log.debug("closing a websocket that fell behind failed", exc_info=True)
 
@@ -354,25 +365,36 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                     return  # closing with 4420; no `complete` for a dropped stream
                 break
             if isinstance(frame, _Finished):
+                self.flush()
                 if frame.errors:
                     await operation.send_initial_errors(frame.errors)
                     return
                 break
+            batch, size = [frame], len(frame)
+            while size < WRITE_BATCH_BYTES and isinstance(member.queue.peek(), bytes):
+                more = member.queue.get_nowait()
+                assert isinstance(more, bytes)
+                batch.append(more)
+                size += len(more)
             member.busy = True
             try:
-                await self._send_text(frame)
+                await self._send_texts(batch)
             except WebSocketDisconnect:
                 return
             finally:
                 member.busy = False
+        self.flush()
         await operation.send_operation_message({"id": operation.id, "type": "complete"})
 
-    async def _send_text(self, data: bytes) -> None:
-        # graphql-transport-ws messages are text frames.
+    async def _send_texts(self, batch: list[bytes]) -> None:
+        # graphql-transport-ws messages are text frames; a batch is written at once.
         direct = self.direct
         if direct is not None and not self.closing:
             await direct.wait_writable()
+            self.flush()
             if direct.ready():
-                direct.write(data)
+                direct.write_many(batch)
                 return
-        await self.websocket.ws.send_text(data.decode())  # type: ignore[attr-defined]
+        self.flush()
+        for data in batch:
+            await self.websocket.ws.send_text(data.decode())  # type: ignore[attr-defined]

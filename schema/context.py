@@ -34,6 +34,7 @@ class Context:
     # api layer closes it with 4420), and the coalescing key of the result being made.
     on_fall_behind: Callable[[], None] | None = None
     live_key: Any = None
+    live_keys: list[Any] | None = None  # the keys of a batch's results (messageStatusChanges)
     # How many subscriptions a result made with this context serves (shared selections).
     subscribers: Callable[[], int] = lambda: 1
 

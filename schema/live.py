@@ -33,7 +33,7 @@ from tortoise.models import Model
 
 from core import events
 from core.redis import get_redis
-from schema.bounded_queue import BEHIND_SECONDS, BoundedQueue
+from schema.live_queue import BEHIND_SECONDS, BoundedQueue
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,6 @@ from core.models.enums import AttendeeResponse as Response
 from core.models.enums import BulkOperationState as BState
 from core.models.enums import MessageStatus as S
 from core.settings import get_settings
-from schema.bounded_queue import BEHIND_SECONDS
 from schema.context import Info
 from schema.enums import AttendeeResponse, MessageStatus
 from schema.errors import NOT_FOUND, graphql_error
@@ -67,11 +66,11 @@ def _same(value: Any, wanted: uuid.UUID | None) -> bool:
 # server is this far behind (a bulk sends faster than the api can make results), it
 # merges status changes of one message, so the api's work stays bounded; each
 # connection's queue (api/live_ws.py) merges for a client that falls behind.
-SHARED_BEHIND_SECONDS = BEHIND_SECONDS
+SHARED_BEHIND_SECONDS = live.BEHIND_SECONDS
 
 
 def _behind_seconds(ctx: Any) -> float:
-    return SHARED_BEHIND_SECONDS if ctx.shared else BEHIND_SECONDS
+    return SHARED_BEHIND_SECONDS if ctx.shared else live.BEHIND_SECONDS
 
 
 def _prefetch_messages(ctx: Any) -> Any:
@@ -95,6 +94,65 @@ def _bulk_key(event: dict[str, Any]) -> Any:
     return ("b", str(event.get("bulk_operation_id")))
 
 
+BATCH_MAX = 500
+
+
+async def _status_changes(info: Info, candidate_id: strawberry.ID | None,
+                          bulk_operation_id: strawberry.ID | None,
+                          most: int) -> AsyncGenerator[list[MessageStatusChange], None]:
+    """The company's status changes as lists of up to `most`: what is pending at once (of
+    one Redis message) goes in one list."""
+    ctx = info.context
+    company_id = ctx.company_id
+    cand = uuid_of(candidate_id, "Candidate") if candidate_id is not None else None
+    bulk = (uuid_of(bulk_operation_id, "BulkOperation")
+            if bulk_operation_id is not None else None)
+
+    def accept(event: dict[str, Any]) -> bool:
+        return (event.get("type") == events.MESSAGE_STATUS
+                and (candidate_id is None or _same(event.get("candidate_id"), cand))
+                and (bulk_operation_id is None
+                     or _same(event.get("bulk_operation_id"), bulk)))
+
+    async with live.listen(company_id, limit=_limit(ctx), accept=accept,
+                           key=live.message_key, on_overflow=ctx.fall_behind,
+                           weight=ctx.subscribers, prefetch=_prefetch_messages(ctx),
+                           behind_seconds=_behind_seconds(ctx)) as queue:
+        while True:
+            item = await queue.get()
+            if item is None:  # overflowed: the connection is being closed (4420)
+                await live.until_closed()
+                return
+            items = [item]
+            while len(items) < most:
+                pending = queue.peek()
+                if pending is None or pending[1] is not item[1]:
+                    break  # one delivery (Redis message) per list
+                items.append(queue.get_nowait())  # type: ignore[arg-type]
+            delivery = item[1]
+            if ctx.shared and not ctx.has_loaders_for(delivery):
+                # The candidates of a whole bulk chunk in one query, not one per event.
+                ctx.loaders_for(delivery, candidate=await delivery.rows(
+                    models.Candidate, "candidate_id"))
+            batch, keys = [], []
+            for event, _ in items:
+                row = await delivery.row(models.Message, "message_id", event.get("message_id"))
+                if row is None:
+                    continue
+                previous = event.get("previous")
+                batch.append(MessageStatusChange(
+                    message=Message.from_row(row),
+                    previous_status=S(previous) if previous else None,
+                    status=S(event["status"]), at=_at(event.get("at"))))
+                keys.append(live.message_key(event))
+            if batch:
+                # Lets the websocket layer merge a change with a later one of the same
+                # message for a connection that falls behind.
+                ctx.live_key = keys[0] if most == 1 else None
+                ctx.live_keys = keys
+                yield batch
+
+
 @strawberry.type
 class Subscription:
     @strawberry.subscription(description=(
@@ -103,46 +161,19 @@ class Subscription:
         self, info: Info, candidate_id: strawberry.ID | None = None,
         bulk_operation_id: strawberry.ID | None = None,
     ) -> AsyncGenerator[MessageStatusChange, None]:
-        ctx = info.context
-        company_id = ctx.company_id
-        cand = uuid_of(candidate_id, "Candidate") if candidate_id is not None else None
-        bulk = (uuid_of(bulk_operation_id, "BulkOperation")
-                if bulk_operation_id is not None else None)
+        async for batch in _status_changes(info, candidate_id, bulk_operation_id, 1):
+            yield batch[0]
 
-        def accept(event: dict[str, Any]) -> bool:
-            return (event.get("type") == events.MESSAGE_STATUS
-                    and (candidate_id is None or _same(event.get("candidate_id"), cand))
-                    and (bulk_operation_id is None
-                         or _same(event.get("bulk_operation_id"), bulk)))
-
-        async with live.listen(company_id, limit=_limit(ctx), accept=accept,
-                               key=live.message_key, on_overflow=ctx.fall_behind,
-                               weight=ctx.subscribers,
-                               prefetch=_prefetch_messages(ctx),
-                               behind_seconds=_behind_seconds(ctx)) as queue:
-            while True:
-                item = await queue.get()
-                if item is None:  # overflowed: the connection is being closed (4420)
-                    await live.until_closed()
-                    return
-                event, delivery = item
-                row = await delivery.row(models.Message, "message_id", event.get("message_id"))
-                if row is None:
-                    continue
-                previous = event.get("previous")
-                # Lets the websocket layer merge this change with a later one of the same
-                # message for a connection that falls behind.
-                ctx.live_key = live.message_key(event)
-                if ctx.shared and not ctx.has_loaders_for(delivery):
-                    # The candidates of a whole bulk chunk in one query, not one per event.
-                    ctx.loaders_for(delivery, candidate=await delivery.rows(
-                        models.Candidate, "candidate_id"))
-                yield MessageStatusChange(
-                    message=Message.from_row(row),
-                    previous_status=S(previous) if previous else None,
-                    status=S(event["status"]),
-                    at=_at(event.get("at")),
-                )
+    @strawberry.subscription(description=(
+        "messageStatusChanged in batches: the changes that arrived together (up to 500, in "
+        "order, none left out for a client that keeps up) as one list. For dashboards of "
+        "bulk sends: one message per batch instead of one per change."))
+    async def message_status_changes(
+        self, info: Info, candidate_id: strawberry.ID | None = None,
+        bulk_operation_id: strawberry.ID | None = None,
+    ) -> AsyncGenerator[list[MessageStatusChange], None]:
+        async for batch in _status_changes(info, candidate_id, bulk_operation_id, BATCH_MAX):
+            yield batch
 
     @strawberry.subscription(description=(
         "Every recorded calendar reply; narrowed to one interview when given."))

@@ -1,5 +1,5 @@
-"""A bounded queue that never blocks its producer: it merges items of one key once its
-reader falls behind, and overflows when full (the live events' and websockets' queues)."""
+"""A bounded FIFO that never blocks its producer (schema/live.py's listeners, the
+websocket layer's per-connection queues)."""
 
 from __future__ import annotations
 
@@ -92,6 +92,12 @@ class BoundedQueue(Generic[T]):
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+
+    def peek(self) -> T | None:
+        """The oldest pending item, left in the queue."""
+        for _, item, _ in self._queue.values():
+            return item
+        return None
 
     def get_nowait(self) -> T | None:
         if not self._queue:
