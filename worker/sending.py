@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from core.models.enums import MessageStatus
-from core.services import delivery
+from core.services import claims, recording
 from core.settings import get_settings
 from worker.transport import Gate, SendResult, SmtpTarget, Transport
 from worker.transport import Outcome as TransportOutcome
@@ -91,13 +91,13 @@ class Sender:
         self.token = uuid.uuid4().hex
         self.held: set[uuid.UUID] = set()
         self.stopping = asyncio.Event()
-        self._claims: GroupWriter[uuid.UUID, delivery.Outgoing | None] = GroupWriter(
+        self._claims: GroupWriter[uuid.UUID, claims.Outgoing | None] = GroupWriter(
             self._claim_write, s.sent_write_max, "claim-writer")
         self._sent: GroupWriter[tuple[uuid.UUID, str], bool] = GroupWriter(
             self._sent_write, s.sent_write_max, "sent-writer")
-        self._to_publish: asyncio.Queue[tuple[list[delivery.Transition],
-                                              list[delivery.Outgoing]]] = asyncio.Queue()
-        self._sent_rows: dict[uuid.UUID, delivery.Outgoing] = {}
+        self._to_publish: asyncio.Queue[tuple[list[recording.Transition],
+                                              list[claims.Outgoing]]] = asyncio.Queue()
+        self._sent_rows: dict[uuid.UUID, claims.Outgoing] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -115,7 +115,7 @@ class Sender:
             while not self._to_publish.empty():
                 items.append(self._to_publish.get_nowait())
                 self._to_publish.task_done()
-            await delivery.publish_transitions([t for ts, _ in items for t in ts])
+            await recording.publish_transitions([t for ts, _ in items for t in ts])
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -125,7 +125,7 @@ class Sender:
 
     # --- claims ---------------------------------------------------------------------
 
-    async def claim(self, message_id: uuid.UUID) -> delivery.Outgoing | None:
+    async def claim(self, message_id: uuid.UUID) -> claims.Outgoing | None:
         """Claim one message to send right now (None: taken, done or not due)."""
         if message_id in self.held:
             return None
@@ -139,15 +139,15 @@ class Sender:
             self.held.discard(message_id)
         return claimed
 
-    async def _claim_write(self, ids: list[uuid.UUID]) -> list[delivery.Outgoing | None]:
-        _, claimed, transitions = await delivery.claim_many(ids, self.token, publish=False)
+    async def _claim_write(self, ids: list[uuid.UUID]) -> list[claims.Outgoing | None]:
+        _, claimed, transitions = await claims.claim_many(ids, self.token, publish=False)
         self._to_publish.put_nowait((transitions, []))
         by_id = {m.id: m for m in claimed}
         return [by_id.get(i) for i in ids]
 
     # --- SENT -------------------------------------------------------------------------
 
-    async def record_sent(self, msg: delivery.Outgoing, detail: str) -> bool:
+    async def record_sent(self, msg: claims.Outgoing, detail: str) -> bool:
         """SENDING → SENT right after the server's 250; returns once committed (False:
         another worker had taken the message over)."""
         self._sent_rows[msg.id] = msg
@@ -160,7 +160,7 @@ class Sender:
     async def _sent_write(self, items: list[tuple[uuid.UUID, str]]) -> list[bool]:
         for attempt in range(1, SENT_WRITE_TRIES + 1):
             try:
-                transitions = await delivery.mark_sent_many(self.token, items, publish=False)
+                transitions = await claims.mark_sent_many(self.token, items, publish=False)
                 break
             except Exception:
                 if attempt == SENT_WRITE_TRIES:
@@ -187,7 +187,7 @@ class Sender:
             if not self.held:
                 continue
             try:
-                await delivery.renew_leases(self.token, list(self.held))
+                await claims.renew_leases(self.token, list(self.held))
             except Exception:
                 log.warning("could not renew %d leases", len(self.held), exc_info=True)
 
@@ -203,7 +203,7 @@ class Sender:
             while not self._to_publish.empty():
                 items.append(self._to_publish.get_nowait())
             try:
-                await delivery.publish_transitions([t for ts, _ in items for t in ts])
+                await recording.publish_transitions([t for ts, _ in items for t in ts])
                 sent = [m for _, rows in items for m in rows]
                 if sent:
                     await after_sent(sent)
@@ -223,8 +223,8 @@ NOT_HANDLED: Outcome = tuple([None, None])  # type: ignore[assignment]  # compar
 @dataclass
 class Work:
     message_id: uuid.UUID
-    send: Callable[[delivery.Outgoing, Gate], Awaitable[SendResult]]
-    failed: Callable[[delivery.Outgoing, SendResult], Awaitable[Outcome]]
+    send: Callable[[claims.Outgoing, Gate], Awaitable[SendResult]]
+    failed: Callable[[claims.Outgoing, SendResult], Awaitable[Outcome]]
     done: asyncio.Future[Outcome] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
 
@@ -271,7 +271,7 @@ class Outbox:
                 return work
         return None
 
-    async def _claim(self, work: Work | None) -> delivery.Outgoing | None:
+    async def _claim(self, work: Work | None) -> claims.Outgoing | None:
         if work is None:
             return None
         return await self.sender.claim(work.message_id)
@@ -322,20 +322,20 @@ class Outbox:
                 with contextlib.suppress(BaseException):
                     leftover = await claiming
                     if leftover is not None:  # stopped between claim and send
-                        await delivery.release_claims([leftover.id], reason=RELEASED)
+                        await claims.release_claims([leftover.id], reason=RELEASED)
                         self.sender.release(leftover.id)
                 for w in (work, upcoming):
                     if w is not None:
                         w.finish(NOT_HANDLED)
                 await previous_written()
 
-    async def _send(self, work: Work, msg: delivery.Outgoing, gate: Callable[[], Awaitable[None]],
+    async def _send(self, work: Work, msg: claims.Outgoing, gate: Callable[[], Awaitable[None]],
                     previous: asyncio.Task[None] | None) -> asyncio.Task[None] | None:
         try:
             result = await work.send(msg, gate)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
-                await asyncio.shield(delivery.release_claims([msg.id], reason=RELEASED))
+                await asyncio.shield(claims.release_claims([msg.id], reason=RELEASED))
             self.sender.release(msg.id)
             work.finish(NOT_HANDLED)
             raise

@@ -46,7 +46,16 @@ from core.models.enums import (
     MessageStatus,
     TemplateKind,
 )
-from core.services import compose, delivery, interviews, mail_settings, messaging, pacing
+from core.services import (
+    claims,
+    compose,
+    delivery,
+    interviews,
+    mail_settings,
+    messaging,
+    pacing,
+    recording,
+)
 from core.services import templates as tpl_service
 from core.services.documents import StagedFile, create_documents, discard_all, resolve_attachable
 
@@ -186,12 +195,12 @@ async def _link_attachments(message_ids: Sequence[uuid.UUID], docs: Sequence[Doc
 
 
 async def _insert_messages_pg(conn: Any, plan: Plan) -> tuple[list[uuid.UUID],
-                                                            list[delivery.Transition]]:
+                                                            list[recording.Transition]]:
     """PostgreSQL: COPY the rows (and their first events) instead of building ORM objects,
     which is most of the cost for thousands of messages."""
-    at = delivery.now()
+    at = recording.now()
     ids: list[uuid.UUID] = []
-    transitions: list[delivery.Transition] = []
+    transitions: list[recording.Transition] = []
     rows = []
     # Random (version 4) ids from one read of the system's random source, not one each.
     entropy = os.urandom(16 * len(plan.drafts))
@@ -204,12 +213,12 @@ async def _insert_messages_pg(conn: Any, plan: Plan) -> tuple[list[uuid.UUID],
             v[k] = v[k].value
         rows.append(tuple(v[c] for c in MESSAGE_COLUMNS))
         ids.append(v["id"])
-        transitions.append(delivery.Transition(v["id"], v["company_id"], v["candidate_id"],
+        transitions.append(recording.Transition(v["id"], v["company_id"], v["candidate_id"],
                                                v["bulk_operation_id"], None,
                                                MessageStatus(v["status"]), at))
     await conn._connection.copy_records_to_table("message", records=rows,
                                                  columns=MESSAGE_COLUMNS)
-    await delivery.write_events(transitions)
+    await recording.write_events(transitions)
     return ids, transitions
 
 
@@ -242,7 +251,7 @@ async def _store(plan: Plan, bulk: BulkOperation, *, new_files: Sequence[StagedF
             messages = [messaging.new_message(d) for d in plan.drafts]
             for start in range(0, len(messages), INSERT_BATCH):
                 await Message.bulk_create(messages[start:start + INSERT_BATCH])
-            transitions = await delivery.record_created(messages)
+            transitions = await recording.record_created(messages)
             ids = [m.id for m in messages]
         await _link_attachments(ids, plan.documents)
         if reject is not None:
@@ -251,8 +260,8 @@ async def _store(plan: Plan, bulk: BulkOperation, *, new_files: Sequence[StagedF
             for start in range(0, len(app_ids), 5000):
                 await Application.filter(id__in=app_ids[start:start + 5000]).update(
                     status=ApplicationStatus.REJECTED, rejection_reason_id=reason.id,
-                    rejection_note=note, rejected_at=delivery.now())
-    await delivery.publish_created(transitions)
+                    rejection_note=note, rejected_at=recording.now())
+    await recording.publish_created(transitions)
     if anonymize_now:
         from core.services.anonymize import anonymize_candidates
 
@@ -411,7 +420,7 @@ async def reject_applications(
 _BEFORE_ERASING = (MessageKind.REJECTION, MessageKind.INTERVIEW_CANCELLATION)
 
 
-async def after_rejection_sent(messages: Sequence[Message | delivery.Outgoing]) -> int:
+async def after_rejection_sent(messages: Sequence[Message | claims.Outgoing]) -> int:
     """Anonymise the candidates whose last mail of a rejection operation asking for it (the
     rejection email, the cancellations of their interviews) was just SENT. Called by the
     worker after the SENT write. A candidate with a mail of the operation still waiting,
@@ -450,7 +459,7 @@ async def cancel_bulk_operation(*, employee: Employee, bulk_id: uuid.UUID | None
         raise InputError(FieldError(ErrorCode.INVALID_STATE,
                                     f"The operation is {bulk.state.value}; only a scheduled one "
                                     "can be cancelled.", ("id",)))
-    await delivery.refresh_bulk_state(bulk.id)
+    await recording.refresh_bulk_state(bulk.id)
     await events.publish(bulk.company_id, events.BULK_PROGRESS, bulk_operation_id=bulk.id)
     await bulk.refresh_from_db()
     return bulk

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from core.models import Candidate, Message, MessageEvent
 from core.models.enums import MessageStatus as S
-from core.services import delivery, messaging
+from core.services import claims, messaging, recording
 from core.settings import reset_settings
 from worker.sending import Sender
 
@@ -31,8 +31,8 @@ async def test_a_living_worker_keeps_its_claims_past_the_lease(tenant, monkeypat
         assert claimed is not None and claimed.rfc_message_id == msg.rfc_message_id
         await asyncio.sleep(3.5)  # longer than the lease: the heartbeat renewed it
         await msg.refresh_from_db()
-        assert msg.status == S.SENDING and msg.lease_until > delivery.now()
-        _, other, _ = await delivery.claim_many([msg.id])  # another worker
+        assert msg.status == S.SENDING and msg.lease_until > recording.now()
+        _, other, _ = await claims.claim_many([msg.id])  # another worker
         assert other == []
         assert await sender.record_sent(claimed, "accepted by test") is True
     finally:
@@ -46,9 +46,9 @@ async def test_a_dead_workers_claim_is_taken_over_and_its_late_write_changes_not
     dead = Sender()  # no heartbeat: the process is gone
     claimed = await dead.claim(msg.id)
     assert claimed is not None
-    _, before, _ = await delivery.claim_many([msg.id])
+    _, before, _ = await claims.claim_many([msg.id])
     assert before == []  # the lease still runs
-    await Message.filter(id=msg.id).update(lease_until=delivery.now() - timedelta(seconds=1))
+    await Message.filter(id=msg.id).update(lease_until=recording.now() - timedelta(seconds=1))
     taker = Sender()
     again = await taker.claim(msg.id)
     assert again is not None and again.rfc_message_id == claimed.rfc_message_id
