@@ -92,7 +92,7 @@ class Sender:
         self.held: set[uuid.UUID] = set()
         self.stopping = asyncio.Event()
         self._claims: GroupWriter[uuid.UUID, claims.Outgoing | None] = GroupWriter(
-            self._claim_write, s.sent_write_max, "claim-writer")
+            self._claim_write, s.sent_write_max, "claim-writer", concurrency=1)
         self._sent: GroupWriter[tuple[uuid.UUID, str], bool] = GroupWriter(
             self._sent_write, s.sent_write_max, "sent-writer")
         self._to_publish: asyncio.Queue[tuple[list[recording.Transition],
