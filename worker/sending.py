@@ -91,10 +91,10 @@ class Sender:
         self.token = uuid.uuid4().hex
         self.held: set[uuid.UUID] = set()
         self.stopping = asyncio.Event()
-        self._claims: GroupWriter[uuid.UUID, claims.Outgoing | None] = GroupWriter(
-            self._claim_write, s.sent_write_max, "claim-writer", concurrency=1)
-        self._sent: GroupWriter[tuple[uuid.UUID, str], bool] = GroupWriter(
-            self._sent_write, s.sent_write_max, "sent-writer")
+        # One writer for both: a lane hands over its SENT and asks for its next message at
+        # the same moment, and both go in one statement (claims.sent_and_claim).
+        self._writes: GroupWriter[tuple[bool, uuid.UUID, str], object] = GroupWriter(
+            self._write, s.sent_write_max, "claim-and-sent-writer")
         self._to_publish: asyncio.Queue[tuple[list[recording.Transition],
                                               list[claims.Outgoing]]] = asyncio.Queue()
         self._sent_rows: dict[uuid.UUID, claims.Outgoing] = {}
@@ -106,8 +106,7 @@ class Sender:
 
     async def close(self) -> None:
         """Finish the writes and publishing under way, then stop the heartbeat."""
-        await self._claims.drain()
-        await self._sent.drain()
+        await self._writes.drain()
         if self._tasks:
             await self._to_publish.join()
         else:  # never started: publish what its writes left here
@@ -131,19 +130,14 @@ class Sender:
             return None
         self.held.add(message_id)  # two tasks of this process never claim the same one
         try:
-            claimed = await self._claims.submit(message_id)
+            claimed = await self._writes.submit((False, message_id, ""))
+            assert claimed is None or isinstance(claimed, claims.Outgoing)
         except BaseException:
             self.held.discard(message_id)
             raise
         if claimed is None:
             self.held.discard(message_id)
         return claimed
-
-    async def _claim_write(self, ids: list[uuid.UUID]) -> list[claims.Outgoing | None]:
-        _, claimed, transitions = await claims.claim_many(ids, self.token, publish=False)
-        self._to_publish.put_nowait((transitions, []))
-        by_id = {m.id: m for m in claimed}
-        return [by_id.get(i) for i in ids]
 
     # --- SENT -------------------------------------------------------------------------
 
@@ -152,26 +146,33 @@ class Sender:
         another worker had taken the message over)."""
         self._sent_rows[msg.id] = msg
         try:
-            return await self._sent.submit((msg.id, detail))
+            return bool(await self._writes.submit((True, msg.id, detail)))
         finally:
             self._sent_rows.pop(msg.id, None)
             self.held.discard(msg.id)
 
-    async def _sent_write(self, items: list[tuple[uuid.UUID, str]]) -> list[bool]:
+    async def _write(self, items: list[tuple[bool, uuid.UUID, str]]) -> list[object]:
+        """The SENTs and claims submitted together: one statement (PostgreSQL). A failed
+        write is tried again (the database restarting) before the SENTs are left to their
+        leases (then sent again, same Message-ID: never lost) and the claims fail."""
+        sent = [(mid, detail) for is_sent, mid, detail in items if is_sent]
+        to_claim = [mid for is_sent, mid, _ in items if not is_sent]
         for attempt in range(1, SENT_WRITE_TRIES + 1):
             try:
-                transitions = await claims.mark_sent_many(self.token, items, publish=False)
+                sent_t, claimed, claim_t = await claims.sent_and_claim(self.token, sent, to_claim)
                 break
             except Exception:
-                if attempt == SENT_WRITE_TRIES:
-                    log.exception("could not record %d mails as SENT; their leases will run "
-                                  "out and they will be sent again", len(items))
+                if attempt == SENT_WRITE_TRIES or not sent:
+                    if sent:
+                        log.exception("could not record %d mails as SENT; their leases will "
+                                      "run out and they will be sent again", len(sent))
                     raise
                 await asyncio.sleep(0.2 * 2 ** attempt)
-        done = {t.message_id for t in transitions}
-        rows = [self._sent_rows[i] for i, _ in items if i in done and i in self._sent_rows]
-        self._to_publish.put_nowait((transitions, rows))
-        return [i in done for i, _ in items]
+        done = {t.message_id for t in sent_t}
+        rows = [self._sent_rows[i] for i, _ in sent if i in done and i in self._sent_rows]
+        self._to_publish.put_nowait((claim_t + sent_t, rows))
+        by_id = {m.id: m for m in claimed}
+        return [(mid in done) if is_sent else by_id.get(mid) for is_sent, mid, _ in items]
 
     def release(self, message_id: uuid.UUID) -> None:
         """The message's outcome was recorded another way (failure, release on stop)."""
