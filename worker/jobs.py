@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 from arq import Retry
@@ -17,10 +16,11 @@ from core.mail.mime import Attachment, build_email
 from core.models import Company, Document, Message
 from core.models.companies import MailSettings
 from core.models.enums import MessageStatus
-from core.services import delivery, mail_settings
+from core.services import claims, delivery, mail_settings, recording
 from worker import paced
 from worker.sending import NOT_HANDLED, Outbox, Work
-from worker.transport import Gate, Outcome, SendResult, Transport, target_for
+from worker.smtp_answers import Outcome, SendResult
+from worker.transport import Gate, Transport, target_for
 
 log = logging.getLogger(__name__)
 S = MessageStatus
@@ -30,7 +30,7 @@ SWEEP_CHUNK = 100
 
 
 def _defer_seconds(until: Any) -> float:
-    return max((until - delivery.now()).total_seconds(), 0.05)
+    return max((until - recording.now()).total_seconds(), 0.05)
 
 
 async def deliver(ctx: dict[str, Any], message_id: uuid.UUID) -> MessageStatus | None:
@@ -38,7 +38,7 @@ async def deliver(ctx: dict[str, Any], message_id: uuid.UUID) -> MessageStatus |
     msg = await Message.get_or_none(id=message_id)
     if msg is None:
         return None
-    now = delivery.now()
+    now = recording.now()
     if msg.status == S.SCHEDULED:
         if msg.scheduled_at and msg.scheduled_at > now:
             raise Retry(defer=_defer_seconds(msg.scheduled_at))
@@ -80,7 +80,7 @@ async def _attachments_of(message_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[
     return out
 
 
-async def _send(ctx: dict[str, Any], msg: Message | delivery.Outgoing, server: MailSettings,
+async def _send(ctx: dict[str, Any], msg: Message | claims.Outgoing, server: MailSettings,
                 docs: list[Document], blobs: dict[str, bytes], *,
                 in_slot: bool = False, before_data: Gate = None) -> SendResult:
     """Build the mail of a claimed message and hand it to its SMTP server."""
@@ -100,20 +100,13 @@ async def _send(ctx: dict[str, Any], msg: Message | delivery.Outgoing, server: M
     return await paced.after_send(server, target, result)
 
 
-async def _record_failure(msg: Message | delivery.Outgoing,
+async def _record_failure(msg: Message | claims.Outgoing,
                           result: SendResult) -> Message | None:
     if result.outcome == Outcome.THROTTLED:
         return await paced.record_throttled(msg.id, result)
     if result.outcome == Outcome.PERMANENT:
         return await delivery.mark_failed(msg.id, error=result.detail)
     return await delivery.mark_retry(msg.id, error=result.detail)
-
-
-async def after_sent(messages: Sequence[Message | delivery.Outgoing]) -> None:
-    """What waits on a message reaching SENT: anonymisation after a rejection email."""
-    from core.services.bulk import after_rejection_sent
-
-    await after_rejection_sent(messages)
 
 
 async def send_message(ctx: dict[str, Any], message_id: str) -> str | None:
@@ -154,7 +147,7 @@ async def send_each(ctx: dict[str, Any], ids: list[uuid.UUID]) -> Done:
     touched because the worker is stopping.
     """
     outbox: Outbox = ctx["outbox"]
-    at = delivery.now()
+    at = recording.now()
     done: Done = {}
     rows = await Message.filter(id__in=ids).values(
         "id", "company_id", "subsidiary_id", "status", "next_attempt_at", "lease_until",
@@ -195,7 +188,7 @@ async def send_each(ctx: dict[str, Any], ids: list[uuid.UUID]) -> Done:
     due.sort(key=order.__getitem__)
 
     def sender_for(server: MailSettings, docs: list[Document]) -> Any:
-        async def send(msg: delivery.Outgoing, before_data: Gate) -> SendResult:
+        async def send(msg: claims.Outgoing, before_data: Gate) -> SendResult:
             return await _send(ctx, msg, server, docs, blobs, in_slot=True,
                                before_data=before_data)
         return send
@@ -234,7 +227,7 @@ async def _servers_of(rows: list[dict[str, Any]]) -> dict[uuid.UUID, MailSetting
     return out
 
 
-async def _failed(msg: delivery.Outgoing, result: SendResult) -> tuple[MessageStatus | None, Any]:
+async def _failed(msg: claims.Outgoing, result: SendResult) -> tuple[MessageStatus | None, Any]:
     moved = await _record_failure(msg, result)
     return (moved.status, moved.next_attempt_at) if moved is not None else (None, None)
 
@@ -247,7 +240,7 @@ async def sweep(ctx: dict[str, Any]) -> int:
     due scheduled ones one by one. Returns how many due messages it found (an enqueue of a
     chunk or message already waiting is a no-op).
     """
-    now = delivery.now()
+    now = recording.now()
     scheduled = await Message.filter(status=S.SCHEDULED, scheduled_at__lte=now).limit(
         SWEEP_LIMIT).values_list("id", flat=True)
     queued = await Message.filter(

@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from core.mail.smtp_connect import SmtpTarget
 from core.models import Message
 from core.models.companies import MailSettings
-from core.services import delivery, pacing
+from core.services import delivery, pacing, recording
 from core.settings import get_settings
-from worker.transport import Outcome, SendResult, SmtpTarget
+from worker.smtp_answers import Outcome, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -108,14 +109,14 @@ async def _note_error(company: MailSettings, owner: str, text: str) -> None:
     _last_written[owner] = (text, now)
     try:
         await type(company).filter(id=company.pk).update(smtp_last_error=text,
-                                                         smtp_last_error_at=delivery.now())
+                                                         smtp_last_error_at=recording.now())
     except Exception:
         log.warning("could not record the mail server's last error", exc_info=True)
 
 
 async def record_throttled(message_id: uuid.UUID, result: SendResult) -> Message | None:
     """The claimed message goes back to QUEUED for when the server will take it again."""
-    at = result.retry_at or delivery.now()
+    at = result.retry_at or recording.now()
     return await delivery.mark_paced(
         message_id, at,
         detail=f"the mail server asked to slow down ({result.detail}); not counted as an "

@@ -21,10 +21,12 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from core.models.enums import MessageStatus
-from core.services import delivery
+from core.services import claims, recording
+from core.services.bulk import after_rejection_sent
 from core.settings import get_settings
-from worker.transport import Gate, SendResult, SmtpTarget, Transport
-from worker.transport import Outcome as TransportOutcome
+from worker.smtp_answers import Outcome as TransportOutcome
+from worker.smtp_answers import SendResult
+from worker.transport import Gate, SmtpTarget, Transport
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +93,13 @@ class Sender:
         self.token = uuid.uuid4().hex
         self.held: set[uuid.UUID] = set()
         self.stopping = asyncio.Event()
-        self._claims: GroupWriter[uuid.UUID, delivery.Outgoing | None] = GroupWriter(
-            self._claim_write, s.sent_write_max, "claim-writer")
-        self._sent: GroupWriter[tuple[uuid.UUID, str], bool] = GroupWriter(
-            self._sent_write, s.sent_write_max, "sent-writer")
-        self._to_publish: asyncio.Queue[tuple[list[delivery.Transition],
-                                              list[delivery.Outgoing]]] = asyncio.Queue()
-        self._sent_rows: dict[uuid.UUID, delivery.Outgoing] = {}
+        # One writer for both: a lane hands over its SENT and asks for its next message at
+        # the same moment, and both go in one statement (claims.sent_and_claim).
+        self._writes: GroupWriter[tuple[bool, uuid.UUID, str], object] = GroupWriter(
+            self._write, s.sent_write_max, "claim-and-sent-writer")
+        self._to_publish: asyncio.Queue[tuple[list[recording.Transition],
+                                              list[claims.Outgoing]]] = asyncio.Queue()
+        self._sent_rows: dict[uuid.UUID, claims.Outgoing] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -106,8 +108,7 @@ class Sender:
 
     async def close(self) -> None:
         """Finish the writes and publishing under way, then stop the heartbeat."""
-        await self._claims.drain()
-        await self._sent.drain()
+        await self._writes.drain()
         if self._tasks:
             await self._to_publish.join()
         else:  # never started: publish what its writes left here
@@ -115,7 +116,7 @@ class Sender:
             while not self._to_publish.empty():
                 items.append(self._to_publish.get_nowait())
                 self._to_publish.task_done()
-            await delivery.publish_transitions([t for ts, _ in items for t in ts])
+            await recording.publish_transitions([t for ts, _ in items for t in ts])
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -125,13 +126,14 @@ class Sender:
 
     # --- claims ---------------------------------------------------------------------
 
-    async def claim(self, message_id: uuid.UUID) -> delivery.Outgoing | None:
+    async def claim(self, message_id: uuid.UUID) -> claims.Outgoing | None:
         """Claim one message to send right now (None: taken, done or not due)."""
         if message_id in self.held:
             return None
         self.held.add(message_id)  # two tasks of this process never claim the same one
         try:
-            claimed = await self._claims.submit(message_id)
+            claimed = await self._writes.submit((False, message_id, ""))
+            assert claimed is None or isinstance(claimed, claims.Outgoing)
         except BaseException:
             self.held.discard(message_id)
             raise
@@ -139,39 +141,40 @@ class Sender:
             self.held.discard(message_id)
         return claimed
 
-    async def _claim_write(self, ids: list[uuid.UUID]) -> list[delivery.Outgoing | None]:
-        _, claimed, transitions = await delivery.claim_many(ids, self.token, publish=False)
-        self._to_publish.put_nowait((transitions, []))
-        by_id = {m.id: m for m in claimed}
-        return [by_id.get(i) for i in ids]
-
     # --- SENT -------------------------------------------------------------------------
 
-    async def record_sent(self, msg: delivery.Outgoing, detail: str) -> bool:
+    async def record_sent(self, msg: claims.Outgoing, detail: str) -> bool:
         """SENDING → SENT right after the server's 250; returns once committed (False:
         another worker had taken the message over)."""
         self._sent_rows[msg.id] = msg
         try:
-            return await self._sent.submit((msg.id, detail))
+            return bool(await self._writes.submit((True, msg.id, detail)))
         finally:
             self._sent_rows.pop(msg.id, None)
             self.held.discard(msg.id)
 
-    async def _sent_write(self, items: list[tuple[uuid.UUID, str]]) -> list[bool]:
+    async def _write(self, items: list[tuple[bool, uuid.UUID, str]]) -> list[object]:
+        """The SENTs and claims submitted together: one statement (PostgreSQL). A failed
+        write is tried again (the database restarting) before the SENTs are left to their
+        leases (then sent again, same Message-ID: never lost) and the claims fail."""
+        sent = [(mid, detail) for is_sent, mid, detail in items if is_sent]
+        to_claim = [mid for is_sent, mid, _ in items if not is_sent]
         for attempt in range(1, SENT_WRITE_TRIES + 1):
             try:
-                transitions = await delivery.mark_sent_many(self.token, items, publish=False)
+                sent_t, claimed, claim_t = await claims.sent_and_claim(self.token, sent, to_claim)
                 break
             except Exception:
-                if attempt == SENT_WRITE_TRIES:
-                    log.exception("could not record %d mails as SENT; their leases will run "
-                                  "out and they will be sent again", len(items))
+                if attempt == SENT_WRITE_TRIES or not sent:
+                    if sent:
+                        log.exception("could not record %d mails as SENT; their leases will "
+                                      "run out and they will be sent again", len(sent))
                     raise
                 await asyncio.sleep(0.2 * 2 ** attempt)
-        done = {t.message_id for t in transitions}
-        rows = [self._sent_rows[i] for i, _ in items if i in done and i in self._sent_rows]
-        self._to_publish.put_nowait((transitions, rows))
-        return [i in done for i, _ in items]
+        done = {t.message_id for t in sent_t}
+        rows = [self._sent_rows[i] for i, _ in sent if i in done and i in self._sent_rows]
+        self._to_publish.put_nowait((claim_t + sent_t, rows))
+        by_id = {m.id: m for m in claimed}
+        return [(mid in done) if is_sent else by_id.get(mid) for is_sent, mid, _ in items]
 
     def release(self, message_id: uuid.UUID) -> None:
         """The message's outcome was recorded another way (failure, release on stop)."""
@@ -187,15 +190,13 @@ class Sender:
             if not self.held:
                 continue
             try:
-                await delivery.renew_leases(self.token, list(self.held))
+                await claims.renew_leases(self.token, list(self.held))
             except Exception:
                 log.warning("could not renew %d leases", len(self.held), exc_info=True)
 
     async def _publisher(self) -> None:
         """Publish committed transitions in commit order, off the send path, several
         writes at a time; then what waits on SENT (anonymisation after a rejection)."""
-        from worker.jobs import after_sent
-
         while True:
             items = [await self._to_publish.get()]
             # A short wait gathers the writes of a busy moment into one round of publishing.
@@ -203,10 +204,10 @@ class Sender:
             while not self._to_publish.empty():
                 items.append(self._to_publish.get_nowait())
             try:
-                await delivery.publish_transitions([t for ts, _ in items for t in ts])
+                await recording.publish_transitions([t for ts, _ in items for t in ts])
                 sent = [m for _, rows in items for m in rows]
                 if sent:
-                    await after_sent(sent)
+                    await after_rejection_sent(sent)
             except Exception:
                 log.exception("publishing %d writes failed", len(items))
             finally:
@@ -223,8 +224,8 @@ NOT_HANDLED: Outcome = tuple([None, None])  # type: ignore[assignment]  # compar
 @dataclass
 class Work:
     message_id: uuid.UUID
-    send: Callable[[delivery.Outgoing, Gate], Awaitable[SendResult]]
-    failed: Callable[[delivery.Outgoing, SendResult], Awaitable[Outcome]]
+    send: Callable[[claims.Outgoing, Gate], Awaitable[SendResult]]
+    failed: Callable[[claims.Outgoing, SendResult], Awaitable[Outcome]]
     done: asyncio.Future[Outcome] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
 
@@ -271,7 +272,7 @@ class Outbox:
                 return work
         return None
 
-    async def _claim(self, work: Work | None) -> delivery.Outgoing | None:
+    async def _claim(self, work: Work | None) -> claims.Outgoing | None:
         if work is None:
             return None
         return await self.sender.claim(work.message_id)
@@ -322,20 +323,20 @@ class Outbox:
                 with contextlib.suppress(BaseException):
                     leftover = await claiming
                     if leftover is not None:  # stopped between claim and send
-                        await delivery.release_claims([leftover.id], reason=RELEASED)
+                        await claims.release_claims([leftover.id], reason=RELEASED)
                         self.sender.release(leftover.id)
                 for w in (work, upcoming):
                     if w is not None:
                         w.finish(NOT_HANDLED)
                 await previous_written()
 
-    async def _send(self, work: Work, msg: delivery.Outgoing, gate: Callable[[], Awaitable[None]],
+    async def _send(self, work: Work, msg: claims.Outgoing, gate: Callable[[], Awaitable[None]],
                     previous: asyncio.Task[None] | None) -> asyncio.Task[None] | None:
         try:
             result = await work.send(msg, gate)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
-                await asyncio.shield(delivery.release_claims([msg.id], reason=RELEASED))
+                await asyncio.shield(claims.release_claims([msg.id], reason=RELEASED))
             self.sender.release(msg.id)
             work.finish(NOT_HANDLED)
             raise

@@ -99,6 +99,15 @@ class SendingWorker(Worker):
         if sender is not None:
             sender.stopping.set()
 
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        """arq's start_jobs without the jobs this process is running: arq checks each id
+        it reads from the queue in Redis (a WATCH, EXISTS and ZSCORE round trip each), and
+        a running chunk stays in the queue until it ends, so every poll (ten a second once
+        a slot is free) went through all of them. Another process's jobs are still checked
+        in Redis as before."""
+        running = {job_id for job_id, t in self.tasks.items() if not t.done()}
+        await super().start_jobs([j for j in job_ids if j.decode() not in running])
+
     def handle_sig_wait_for_completion(self, signum: Signals) -> None:
         self._stopping()
         super().handle_sig_wait_for_completion(signum)

@@ -34,7 +34,7 @@ from core.models import Message
 from core.security import signed_address
 
 if TYPE_CHECKING:
-    from core.services.delivery import Outgoing
+    from core.services.claims import Outgoing
 
 # An outbox row: the ORM object, or the plain record a worker reads for a chunk.
 OutboxRow: TypeAlias = "Message | Outgoing"

@@ -52,7 +52,7 @@ from core.models import (
     MessageEvent,
 )
 from core.models.enums import MessageDirection, MessageStatus
-from core.services import delivery
+from core.services import recording
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ async def anonymize_candidates(
             except (OSError, ValueError):
                 log.warning("could not delete blob %s of an anonymised candidate", key,
                             exc_info=True)
-        await delivery._publish(transitions)
+        await recording.publish(transitions)
         result.add(part)
     result.missing = [i for i in ids if i not in found]
     if sqlite:
@@ -156,7 +156,7 @@ async def anonymize_candidates(
 
 async def _with_retry(
     people: list[dict[str, Any]], company_id: uuid.UUID
-) -> tuple[AnonymizeResult, list[str], list[delivery.Transition]]:
+) -> tuple[AnonymizeResult, list[str], list[recording.Transition]]:
     """A chunk's transaction, again when it lost a deadlock to a worker's multi-row UPDATE
     (PostgreSQL) or found the SQLite file locked; everything in it is idempotent."""
     for attempt in range(1, RETRIES + 1):
@@ -173,10 +173,10 @@ async def _with_retry(
 
 async def _anonymize_chunk(
     people: list[dict[str, Any]], company_id: uuid.UUID
-) -> tuple[AnonymizeResult, list[str], list[delivery.Transition]]:
+) -> tuple[AnonymizeResult, list[str], list[recording.Transition]]:
     res = AnonymizeResult(candidates=len(people))
     cids = [p["id"] for p in people]
-    at = delivery.now()
+    at = recording.now()
     async with in_transaction() as tx:
         # Lock the waiting and in-flight messages: a worker's claim (a conditional UPDATE on
         # status) then waits for this commit and finds the message CANCELLED.
@@ -226,9 +226,9 @@ async def _anonymize_chunk(
     return res, blob_keys, transitions
 
 
-async def _cancel_waiting(waiting: list[Message], at: Any) -> list[delivery.Transition]:
+async def _cancel_waiting(waiting: list[Message], at: Any) -> list[recording.Transition]:
     """SCHEDULED/QUEUED → CANCELLED, one UPDATE per previous status (rows are locked)."""
-    transitions: list[delivery.Transition] = []
+    transitions: list[recording.Transition] = []
     for status in (MessageStatus.SCHEDULED, MessageStatus.QUEUED):
         rows = [m for m in waiting if m.status == status]
         if not rows:
@@ -237,12 +237,12 @@ async def _cancel_waiting(waiting: list[Message], at: Any) -> list[delivery.Tran
             status=MessageStatus.CANCELLED, updated_at=at, lease_until=None, next_attempt_at=None
         )
         transitions += [
-            delivery.Transition(m.id, m.company_id, m.candidate_id, m.bulk_operation_id,
+            recording.Transition(m.id, m.company_id, m.candidate_id, m.bulk_operation_id,
                                 status, MessageStatus.CANCELLED, at, CANCEL_DETAIL)
             for m in rows
         ]
     # The status history and bulk counters move exactly as for any other transition.
-    await delivery._record(transitions)
+    await recording.record(transitions)
     return transitions
 
 

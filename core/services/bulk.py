@@ -40,6 +40,7 @@ from core.models.enums import (
 )
 from core.services import (
     bulk_store,
+    claims,
     compose,
     delivery,
     interviews,
@@ -47,6 +48,7 @@ from core.services import (
     mail_settings,
     message_checks,
     messaging,
+    recording,
 )
 from core.services.bulk_store import Plan
 from core.services.documents import StagedFile, discard_all, resolve_attachable
@@ -291,7 +293,7 @@ async def reject_applications(
 _BEFORE_ERASING = (MessageKind.REJECTION, MessageKind.INTERVIEW_CANCELLATION)
 
 
-async def after_rejection_sent(messages: Sequence[Message | delivery.Outgoing]) -> int:
+async def after_rejection_sent(messages: Sequence[Message | claims.Outgoing]) -> int:
     """Anonymise the candidates whose last mail of a rejection operation asking for it (the
     rejection email, the cancellations of their interviews) was just SENT. Called by the
     worker after the SENT write. A candidate with a mail of the operation still waiting,
@@ -330,7 +332,7 @@ async def cancel_bulk_operation(*, employee: Employee, bulk_id: uuid.UUID | None
         raise InputError(FieldError(ErrorCode.INVALID_STATE,
                                     f"The operation is {bulk.state.value}; only a scheduled one "
                                     "can be cancelled.", ("id",)))
-    await delivery.refresh_bulk_state(bulk.id)
+    await recording.refresh_bulk_state(bulk.id)
     await events.publish(bulk.company_id, events.BULK_PROGRESS, bulk_operation_id=bulk.id)
     await bulk.refresh_from_db()
     return bulk

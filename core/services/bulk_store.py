@@ -28,7 +28,7 @@ from core.models import (
 )
 from core.models.companies import MailSettings
 from core.models.enums import ApplicationStatus, MessageStatus
-from core.services import delivery, mail_settings, messaging, pacing
+from core.services import mail_settings, messaging, pacing, recording
 from core.services.documents import StagedFile, create_documents
 
 CHUNK = 100
@@ -66,12 +66,12 @@ async def link_attachments(message_ids: Sequence[uuid.UUID], docs: Sequence[Docu
 
 
 async def insert_messages_pg(conn: Any, plan: Plan) -> tuple[list[uuid.UUID],
-                                                            list[delivery.Transition]]:
+                                                            list[recording.Transition]]:
     """PostgreSQL: COPY the rows (and their first events) instead of building ORM objects,
     which is most of the cost for thousands of messages."""
-    at = delivery.now()
+    at = recording.now()
     ids: list[uuid.UUID] = []
-    transitions: list[delivery.Transition] = []
+    transitions: list[recording.Transition] = []
     rows = []
     # Random (version 4) ids from one read of the system's random source, not one each.
     entropy = os.urandom(16 * len(plan.drafts))
@@ -84,12 +84,12 @@ async def insert_messages_pg(conn: Any, plan: Plan) -> tuple[list[uuid.UUID],
             v[k] = v[k].value
         rows.append(tuple(v[c] for c in MESSAGE_COLUMNS))
         ids.append(v["id"])
-        transitions.append(delivery.Transition(v["id"], v["company_id"], v["candidate_id"],
+        transitions.append(recording.Transition(v["id"], v["company_id"], v["candidate_id"],
                                                v["bulk_operation_id"], None,
                                                MessageStatus(v["status"]), at))
     await conn._connection.copy_records_to_table("message", records=rows,
                                                  columns=MESSAGE_COLUMNS)
-    await delivery.write_events(transitions)
+    await recording.write_events(transitions)
     return ids, transitions
 
 
@@ -122,7 +122,7 @@ async def store(plan: Plan, bulk: BulkOperation, *, new_files: Sequence[StagedFi
             messages = [messaging.new_message(d) for d in plan.drafts]
             for start in range(0, len(messages), INSERT_BATCH):
                 await Message.bulk_create(messages[start:start + INSERT_BATCH])
-            transitions = await delivery.record_created(messages)
+            transitions = await recording.record_created(messages)
             ids = [m.id for m in messages]
         await link_attachments(ids, plan.documents)
         if reject is not None:
@@ -131,8 +131,8 @@ async def store(plan: Plan, bulk: BulkOperation, *, new_files: Sequence[StagedFi
             for start in range(0, len(app_ids), 5000):
                 await Application.filter(id__in=app_ids[start:start + 5000]).update(
                     status=ApplicationStatus.REJECTED, rejection_reason_id=reason.id,
-                    rejection_note=note, rejected_at=delivery.now())
-    await delivery.publish_created(transitions)
+                    rejection_note=note, rejected_at=recording.now())
+    await recording.publish_created(transitions)
     if anonymize_now:
         from core.services.anonymize import anonymize_candidates
 

@@ -12,8 +12,8 @@ from tortoise.transactions import in_transaction
 
 from core.models import InboundReceipt, Message
 from core.models.enums import InboundOutcome, MessageDirection, MessageKind, MessageStatus
-from core.services import delivery
 from core.services import inbound as copies  # copies.store_inbound_copy writes InboundEmail
+from core.services import recording
 from core.services.inbound import (
     ATTACHMENT_LIMIT,
     InboundCopy,
@@ -97,7 +97,7 @@ async def record_reply_message(
                                               candidate_id=candidate_id, uploaded_by=None)
                 if docs:
                     await msg.attachments.add(*docs)
-                transitions = await delivery.record_created([msg])
+                transitions = await recording.record_created([msg])
                 row = await copies.store_inbound_copy(copy=copy, outcome=outcome, detail=detail,
                                                       message_id=msg.id, **links)
         except IntegrityError:
@@ -112,5 +112,5 @@ async def record_reply_message(
     except BaseException:
         discard_all(staged)
         raise
-    await delivery.publish_created(transitions)
+    await recording.publish_created(transitions)
     return InboundResult(outcome, detail, row.id, message_id=msg.id, interview_id=interview_id)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from core.errors import ErrorCode, FieldError
 from core.mail.addresses import normalize_address
 from core.models import Candidate
-from core.services import delivery
+from core.services import recording
 
 MAX_SUBJECT = 998
 MAX_BODY = 1_000_000
@@ -66,7 +66,7 @@ def check_schedule(
     if scheduled_at.tzinfo is None:
         return None, [FieldError(ErrorCode.INVALID_INPUT, "scheduledAt needs an offset.", path)]
     at = scheduled_at.astimezone(UTC)
-    current = delivery.now()
+    current = recording.now()
     if at < current - timedelta(minutes=1):
         return None, [FieldError(ErrorCode.INVALID_INPUT, "scheduledAt is in the past.", path)]
     if at > current + MAX_SCHEDULE_AHEAD:

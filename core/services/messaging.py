@@ -16,7 +16,7 @@ from core.errors import ErrorCode, FieldError, InputError
 from core.mail.details import with_signature
 from core.models import Application, Candidate, Company, Document, Employee, Message, Subsidiary
 from core.models.enums import MessageDirection, MessageKind, MessageStatus
-from core.services import delivery, mail_settings
+from core.services import delivery, mail_settings, recording
 from core.services.documents import StagedFile, create_documents, discard_all
 from core.services.mail_settings import MailOwner
 from core.services.message_checks import (
@@ -87,7 +87,7 @@ def message_values(draft: Draft, at: datetime | None = None,
     assert draft.owner_known or draft.application_id is None, "resolve_owners first"
     from_name, from_address = MailOwner(draft.company, draft.subsidiary).identity(draft.sender)
     mid = mid or uuid.uuid4()
-    at = at or delivery.now()
+    at = at or recording.now()
     return {
         "id": mid,
         "company_id": draft.company.id,
@@ -149,7 +149,7 @@ async def store_and_wake(
         links = [(m, d.documents) for m, d in zip(messages, drafts, strict=True) if d.documents]
         for m, docs in links:
             await m.attachments.add(*docs)
-        transitions = await delivery.record_created(messages)
+        transitions = await recording.record_created(messages)
         if also is not None:
             await also(messages)
     await after_commit(messages, transitions)
@@ -157,9 +157,9 @@ async def store_and_wake(
 
 
 async def after_commit(
-    messages: Sequence[Message], transitions: Sequence[delivery.Transition]
+    messages: Sequence[Message], transitions: Sequence[recording.Transition]
 ) -> None:
-    await delivery.publish_created(transitions)
+    await recording.publish_created(transitions)
     for m in messages:
         await queue.enqueue_send(m.id, at=m.scheduled_at)
 

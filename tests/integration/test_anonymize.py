@@ -40,7 +40,7 @@ from core.models.enums import (
     MessageStatus,
     TemplateKind,
 )
-from core.services import delivery, interviews, messaging
+from core.services import delivery, interviews, messaging, recording
 from core.services.anonymize import anonymize_candidate, anonymize_candidates
 from core.services.documents import create_documents, stage_bytes, upload_document
 
@@ -193,12 +193,12 @@ async def _scene(tenant: Tenant, sink: Sink, run_worker: Worker) -> dict[str, An
     # Scheduled for tomorrow (after the burst worker ran: a deferred job keeps it alive).
     later = await messaging.send_message(
         employee=emp, candidate_id=zeb.id, subject="Kumquat later", body="marmalade-ostrich 2",
-        scheduled_at=delivery.now() + timedelta(days=1))
+        scheduled_at=recording.now() + timedelta(days=1))
 
     # What the gateway would have stored: a calendar answer, a reply with its raw copy,
     # a DSN for the sent message, and an unrouted mail from his address.
     await Interview.filter(id=iv.id).update(
-        candidate_response=AttendeeResponse.ACCEPTED, candidate_responded_at=delivery.now(),
+        candidate_response=AttendeeResponse.ACCEPTED, candidate_responded_at=recording.now(),
         candidate_comment="Looking forward, narwhal!")
     await InboundEmail.create(
         company_id=cid, mail_from=ZEB_EMAIL, rcpt_to=["i-token@in.mail.test"], size=10,
@@ -211,7 +211,7 @@ async def _scene(tenant: Tenant, sink: Sink, run_worker: Worker) -> dict[str, An
         from_address=ZEB_EMAIL, to_addrs=["r-token@in.mail.test"], subject="Re: Kumquat plan",
         body="Thanks! xylophone-tangerine\n\n> Dear Zebulon Quixotic",
         rfc_message_id="zebulon.quixotic.1@example.org", in_reply_to=sent.rfc_message_id)
-    await MessageEvent.create(message_id=reply.id, status=S.RECEIVED, at=delivery.now(),
+    await MessageEvent.create(message_id=reply.id, status=S.RECEIVED, at=recording.now(),
                               detail=f"reply from {ZEB_EMAIL}")
     [attached] = await create_documents(
         [await stage_bytes(b"Zebulon's portfolio, xylophone-tangerine", filename="portfolio.txt",
@@ -356,7 +356,7 @@ async def test_waiting_bulk_message_is_cancelled_with_counters(tenant: Tenant, d
     await msg.refresh_from_db()
     assert msg.status == S.CANCELLED and msg.body == ""
     await bulk.refresh_from_db()
-    # Its only message was cancelled, so the operation is (delivery.refresh_bulk_state).
+    # Its only message was cancelled, so the operation is (recording.refresh_bulk_state).
     assert bulk.queued == 0 and bulk.state == BulkOperationState.CANCELLED
     assert [e.status for e in await MessageEvent.filter(message_id=msg.id).order_by("id")] == [
         S.QUEUED, S.CANCELLED]
@@ -375,9 +375,9 @@ async def test_many_candidates_set_wise_and_only_the_company(
     await Candidate.bulk_create(cands, batch_size=500)
     await Application.bulk_create(
         [Application(company_id=cid, candidate_id=c.id, position_id=pos.id,
-                     status=ApplicationStatus.REJECTED, rejected_at=delivery.now(),
+                     status=ApplicationStatus.REJECTED, rejected_at=recording.now(),
                      rejection_note=f"{c.first_name}: wombat") for c in cands], batch_size=500)
-    now = delivery.now()
+    now = recording.now()
     msgs = [Message(id=uuid.uuid4(), company_id=cid, candidate_id=c.id, kind=MessageKind.REJECTION,
                     status=S.SENT, from_name="Ada Admin", from_address="recruiting@mail.test",
                     to_addrs=[c.email], subject="Kumquat", body=f"Dear {c.first_name}",

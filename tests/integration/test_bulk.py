@@ -15,7 +15,7 @@ from core.models.enums import (
     MessageStatus,
     TemplateKind,
 )
-from core.services import bulk, delivery
+from core.services import bulk, recording
 from core.services import templates as tpl_service
 
 
@@ -88,7 +88,7 @@ async def test_scheduled_bulk_cancelled_sends_nothing(tenant, sink, run_worker):
     apps = await _applications(tenant, 10)
     op = await bulk.send_bulk_email(employee=tenant.employee, application_ids=[a.id for a in apps],
                                     subject="Later", body="Text",
-                                    scheduled_at=delivery.now() + timedelta(seconds=1))
+                                    scheduled_at=recording.now() + timedelta(seconds=1))
     assert op.state == BulkOperationState.SCHEDULED
     cancelled = await bulk.cancel_bulk_operation(employee=tenant.employee, bulk_id=op.id)
     assert cancelled.state == BulkOperationState.CANCELLED
@@ -100,7 +100,7 @@ async def test_scheduled_bulk_cancelled_sends_nothing(tenant, sink, run_worker):
 
 async def test_scheduled_bulk_goes_out_on_time(tenant, sink, run_worker):
     apps = await _applications(tenant, 10)
-    at = delivery.now() + timedelta(seconds=1)
+    at = recording.now() + timedelta(seconds=1)
     op = await bulk.send_bulk_email(employee=tenant.employee, application_ids=[a.id for a in apps],
                                     subject="Later", body="Text", scheduled_at=at)
     await run_worker()
@@ -141,7 +141,7 @@ async def test_scheduled_bulk_survives_a_redis_flush(tenant, sink, run_worker):
     apps = await _applications(tenant, 12)
     op = await bulk.send_bulk_email(employee=tenant.employee, application_ids=[a.id for a in apps],
                                     subject="Later", body="Text",
-                                    scheduled_at=delivery.now() + timedelta(seconds=1))
+                                    scheduled_at=recording.now() + timedelta(seconds=1))
     await get_redis().flushdb()
     await asyncio.sleep(1.1)
     assert await sweep({}) == 12

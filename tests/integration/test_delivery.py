@@ -10,7 +10,7 @@ import pytest
 from core.errors import ErrorCode, InputError
 from core.models import Candidate, Message, MessageEvent
 from core.models.enums import MessageStatus as S
-from core.services import delivery, messaging
+from core.services import delivery, messaging, recording
 from worker.jobs import sweep
 
 
@@ -112,7 +112,7 @@ async def test_4xx_exhausted_fails(tenant, sink, run_worker, monkeypatch):
 
 async def test_scheduled_then_sent_and_cancelled_never(tenant, sink, run_worker):
     cand = await _candidate(tenant)
-    at = delivery.now() + timedelta(seconds=1.5)
+    at = recording.now() + timedelta(seconds=1.5)
     keep = await messaging.send_message(employee=tenant.employee, candidate_id=cand.id,
                                         subject="Later", body="Text", scheduled_at=at)
     drop = await messaging.send_message(employee=tenant.employee, candidate_id=cand.id,
@@ -144,7 +144,7 @@ async def test_flushall_loses_nothing(tenant, sink, run_worker, db):
     ]
     later = await messaging.send_message(employee=tenant.employee, candidate_id=cand.id,
                                          subject="Later", body="Text",
-                                         scheduled_at=delivery.now() + timedelta(seconds=1))
+                                         scheduled_at=recording.now() + timedelta(seconds=1))
     await get_redis().flushdb()
     await asyncio.sleep(1.1)
     assert await sweep({}) == 4
@@ -161,7 +161,7 @@ async def test_expired_lease_is_resent_with_same_message_id(tenant, sink, run_wo
                                        subject="Hi", body="Text")
     claimed = await delivery.claim(msg.id)  # a worker that died mid-send
     assert claimed is not None and claimed.status == S.SENDING
-    await Message.filter(id=msg.id).update(lease_until=delivery.now() - timedelta(seconds=1))
+    await Message.filter(id=msg.id).update(lease_until=recording.now() - timedelta(seconds=1))
     assert await sweep({}) == 1
     await run_worker()
     [mail] = await sink.wait_for(1)

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from core.models import Candidate, Message, MessageEvent
 from core.models.enums import MessageStatus as S
-from core.services import delivery, messaging
+from core.services import claims, messaging, recording
 from core.settings import reset_settings
 from worker.sending import Sender
 
@@ -31,8 +31,8 @@ async def test_a_living_worker_keeps_its_claims_past_the_lease(tenant, monkeypat
         assert claimed is not None and claimed.rfc_message_id == msg.rfc_message_id
         await asyncio.sleep(3.5)  # longer than the lease: the heartbeat renewed it
         await msg.refresh_from_db()
-        assert msg.status == S.SENDING and msg.lease_until > delivery.now()
-        _, other, _ = await delivery.claim_many([msg.id])  # another worker
+        assert msg.status == S.SENDING and msg.lease_until > recording.now()
+        _, other, _ = await claims.claim_many([msg.id])  # another worker
         assert other == []
         assert await sender.record_sent(claimed, "accepted by test") is True
     finally:
@@ -46,9 +46,9 @@ async def test_a_dead_workers_claim_is_taken_over_and_its_late_write_changes_not
     dead = Sender()  # no heartbeat: the process is gone
     claimed = await dead.claim(msg.id)
     assert claimed is not None
-    _, before, _ = await delivery.claim_many([msg.id])
+    _, before, _ = await claims.claim_many([msg.id])
     assert before == []  # the lease still runs
-    await Message.filter(id=msg.id).update(lease_until=delivery.now() - timedelta(seconds=1))
+    await Message.filter(id=msg.id).update(lease_until=recording.now() - timedelta(seconds=1))
     taker = Sender()
     again = await taker.claim(msg.id)
     assert again is not None and again.rfc_message_id == claimed.rfc_message_id
@@ -73,4 +73,34 @@ async def test_one_process_never_claims_a_message_twice(tenant):
     results = await asyncio.gather(*(sender.claim(m.id) for m in [*msgs, *msgs]))
     assert sum(r is not None for r in results) == 3
     assert sender.held == {m.id for m in msgs}
+    await sender.close()
+
+
+async def test_a_sent_and_the_next_claim_written_together(tenant):
+    """A lane's SENT and its next claim in one write: the first message SENT with its
+    events, the next SENDING under the same token, another worker's message left alone."""
+    first, nxt, foreign = await _queued(tenant, 3)
+    sender = Sender()
+    claimed = await sender.claim(first.id)
+    assert claimed is not None
+    _, [other], _ = await claims.claim_many([foreign.id], "another-worker")
+    sent_t, got, claim_t = await claims.sent_and_claim(
+        sender.token, [(first.id, "250 accepted"), (foreign.id, "250 not mine")], [nxt.id])
+    assert [t.message_id for t in sent_t] == [first.id]  # foreign: another token's claim
+    assert [m.id for m in got] == [nxt.id] and got[0].rfc_message_id == nxt.rfc_message_id
+    assert [(t.previous, t.status) for t in claim_t] == [(S.QUEUED, S.SENDING)]
+    for m in (first, nxt, foreign):
+        await m.refresh_from_db()
+    assert (first.status, nxt.status, foreign.status) == (S.SENT, S.SENDING, S.SENDING)
+    assert first.sent_at is not None and nxt.lease_until > recording.now()
+    events = await MessageEvent.filter(message_id=first.id).order_by("id").values_list(
+        "status", "detail")
+    assert events[-1] == (S.SENT, "250 accepted")
+    assert await MessageEvent.filter(message_id=nxt.id, status=S.SENDING).count() == 1
+    # Through the worker's writer: the SENT of one and the claim of another at once.
+    sent, again = await asyncio.gather(sender.record_sent(got[0], "250 ok"),
+                                       sender.claim(foreign.id))
+    assert sent is True and again is None  # the other worker's lease still runs
+    await nxt.refresh_from_db()
+    assert nxt.status == S.SENT and other.id == foreign.id
     await sender.close()

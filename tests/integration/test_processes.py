@@ -16,7 +16,7 @@ import pytest
 
 from core.models import Application, Candidate, Message, Position
 from core.models.enums import MessageStatus as S
-from core.services import bulk, delivery, messaging
+from core.services import bulk, messaging, recording
 
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
@@ -201,7 +201,7 @@ async def _bulk_under_faults(tenant, sink, env, monkeypatch, sig: int, n: int = 
                 # is the other worker's, renewed by its heartbeat.
                 assert not await Message.filter(
                     bulk_operation_id=op.id, status=S.SENDING,
-                    lease_until__lt=delivery.now()).exists()
+                    lease_until__lt=recording.now()).exists()
             workers[victim] = _spawn(env, "worker")
             restarted = loop.time()
 

@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from core.mail.mime import build_email
-from worker.transport import Outcome, SmtpTarget, Transport
+from core.mail.smtp_connect import SmtpTarget
+from worker.smtp_answers import Outcome
+from worker.transport import Transport
 
 pytestmark = pytest.mark.asyncio
 

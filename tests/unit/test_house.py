@@ -30,21 +30,6 @@ ALLOWED: dict[str, set[str]] = {
 }
 MAX_LINES = 400
 
-# Pass 1 of issue #17 added the rules and pass 2a brought mail/render and schema/ in line; what
-# still breaks them sits in files other branches are changing (services/delivery, messaging,
-# bulk, templates), brought in line in pass 2b.
-PASS_2B_CIRCLE = pytest.mark.xfail(
-    strict=False,
-    reason="issue #17 pass 2b: core.services.messaging <-> templates (sender identity, via "
-    "compose) is broken in files other branches are changing",
-)
-PASS_2B_LENGTH = pytest.mark.xfail(
-    strict=False,
-    reason="issue #17 pass 2b: services/delivery, messaging and bulk are split once the "
-    "branches changing them are merged; recruitmail/cli.py is 4 lines over",
-)
-
-
 @dataclass
 class Tree:
     files: dict[str, Path] = field(default_factory=dict)  # dotted module name -> file
@@ -206,13 +191,11 @@ def test_no_import_circle_between_schema_files(tree: Tree) -> None:
     assert ring == [], "GraphQL type modules importing one another:\n" + "\n".join(ring)
 
 
-@PASS_2B_CIRCLE
 def test_no_import_circle_between_files(tree: Tree) -> None:
     circles = _circles(tree.imports)
     assert circles == [], "files importing one another:\n" + "\n".join(" <-> ".join(c) for c in circles)
 
 
-@PASS_2B_LENGTH
 def test_no_source_file_over_400_lines(tree: Tree) -> None:
     long = sorted(
         f"{path.relative_to(ROOT)}: {n} lines"

@@ -9,7 +9,7 @@ import pytest
 
 from core.services import smtp_guard
 from core.settings import SettingsError, load_settings, reset_settings
-from worker.transport import throttling
+from worker.smtp_answers import throttling
 
 
 @pytest.fixture(autouse=True)
