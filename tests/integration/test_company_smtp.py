@@ -21,6 +21,7 @@ from core.models.enums import MessageStatus
 from core.services import pacing
 from core.settings import reset_settings
 from tests.integration.test_graphql_bulk import _applicants, _send_bulk
+from tests.support.fixtures import drain_tenant
 from tests.support.limited_smtp import LimitedServer, Limits, start_limited
 
 S = MessageStatus
@@ -79,24 +80,6 @@ async def _delivered(server: LimitedServer, tenant: Any, count: int) -> None:
         raise AssertionError(f"{exc}\n{await _history(tenant)}") from None
 
 
-async def _drain(run_worker: Any, tenant: Any, timeout: float = 90.0) -> None:
-    """Run the worker until no message of the tenant is pending. Redis only wakes the
-    workers: when its jobs are lost (another test run's FLUSHDB on the shared test Redis),
-    the sweeper finds the due messages in the database, as in production."""
-    from worker.jobs import sweep
-
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        await run_worker(timeout=max(1.0, deadline - loop.time()))
-        pending = await Message.filter(company_id=tenant.company.id,
-                                       status__in=[S.QUEUED, S.SENDING, S.SCHEDULED]).count()
-        if not pending or loop.time() > deadline:
-            return
-        if not await sweep({}):
-            await asyncio.sleep(0.2)
-
-
 async def _bulk(api: Any, tenant: Any, n: int) -> str:
     applicants = await _applicants(tenant, n)
     out = await _send_bulk(api, tenant, applicants)
@@ -115,7 +98,7 @@ async def test_a_bulk_through_a_paced_server_goes_out_spread_and_all_sent(
         assert settings["smtpMaxPerMinute"] == 10
         op_id = await _bulk(api, tenant, 16)
         # Two workers at once (as two processes would): the limit is the server's, not each's.
-        await asyncio.gather(_drain(run_worker, tenant), _drain(run_worker, tenant))
+        await asyncio.gather(drain_tenant(run_worker, tenant), drain_tenant(run_worker, tenant))
         await _delivered(server, tenant, 16)
     finally:
         await server.close()
@@ -146,7 +129,7 @@ async def test_a_server_answering_421_for_a_while_gets_everything_without_failur
         await _use(api, tenant, server)
         server.limits.busy_until = time.monotonic() + 3.0
         op_id = await _bulk(api, tenant, 6)
-        await _drain(run_worker, tenant)
+        await drain_tenant(run_worker, tenant)
         await _delivered(server, tenant, 6)
     finally:
         await server.close()
@@ -173,7 +156,7 @@ async def test_three_connections_at_most_across_two_workers(
         await _use(api, tenant, server, smtpMaxConnections=3)
         await _bulk(api, tenant, 40)
         # Two workers at once, each with its own pools (as two processes would have).
-        await asyncio.gather(_drain(run_worker, tenant), _drain(run_worker, tenant))
+        await asyncio.gather(drain_tenant(run_worker, tenant), drain_tenant(run_worker, tenant))
         await _delivered(server, tenant, 40)
     finally:
         await server.close()
@@ -192,7 +175,7 @@ async def test_a_days_quota_moves_the_rest_to_the_next_window(
         settings = await _use(api, tenant, server, smtpMaxPerDay=3)
         assert settings["smtpMaxPerDay"] == 3
         op_id = await _bulk(api, tenant, 5)
-        await _drain(run_worker, tenant)
+        await drain_tenant(run_worker, tenant)
         await _delivered(server, tenant, 5)
     finally:
         await server.close()
@@ -403,7 +386,7 @@ async def test_real_time_figures(api, tenant, run_worker, local_servers, monkeyp
     try:
         await _use(api, tenant, server, smtpMaxPerMinute=60)
         await _bulk(api, tenant, 40)
-        await _drain(run_worker, tenant, timeout=150)
+        await drain_tenant(run_worker, tenant, timeout=150)
     finally:
         await server.close()
     msgs = await Message.filter(company_id=tenant.company.id)
@@ -423,7 +406,7 @@ async def test_real_time_figures(api, tenant, run_worker, local_servers, monkeyp
         server.limits.busy_until = time.monotonic() + 20
         start = time.monotonic()
         await _bulk(api, tenant, 30)
-        await _drain(run_worker, tenant, timeout=150)
+        await drain_tenant(run_worker, tenant, timeout=150)
     finally:
         await server.close()
     msgs = await Message.filter(company_id=tenant.company.id)

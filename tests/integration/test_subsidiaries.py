@@ -16,6 +16,7 @@ from core.ids import parse_id, to_global_id
 from core.models import Application, Candidate, Message, Subsidiary
 from core.security import decrypt_secret
 from tests.integration.test_anonymize import _database_views, _found
+from tests.support.fixtures import drain_tenant
 from tests.support.sink import Sink, start_sink
 
 CREATE = """
@@ -486,26 +487,6 @@ SETTINGS_OF = """{ company { emailSettings { lastError } }
   subsidiaries { name emailSettings { smtpMaxPerMinute lastError lastErrorAt } } }"""
 
 
-async def _drain(run_worker: Any, tenant: Any, timeout: float = 90.0) -> None:
-    """Run the worker until none of the tenant's messages is pending (the sweeper finds
-    due messages whose jobs Redis lost, as in production)."""
-    import asyncio
-
-    from core.models.enums import MessageStatus as S
-    from worker.jobs import sweep
-
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        await run_worker(timeout=max(1.0, deadline - loop.time()))
-        pending = await Message.filter(company_id=tenant.company.id,
-                                       status__in=[S.QUEUED, S.SENDING, S.SCHEDULED]).count()
-        if not pending or loop.time() > deadline:
-            return
-        if not await sweep({}):
-            await asyncio.sleep(0.2)
-
-
 async def test_bulk_across_subsidiaries_is_paced_per_server(api, tenant, sink, run_worker,
                                                             local_servers, monkeypatch):
     from core.settings import reset_settings
@@ -531,7 +512,7 @@ async def test_bulk_across_subsidiaries_is_paced_per_server(api, tenant, sink, r
         out = (await api.gql(tenant, SEND_BULK, input={
             "applicationIds": apps, "subject": "Hi", "body": "Text"}))["sendBulkEmail"]
         assert out["errors"] == []
-        await _drain(run_worker, tenant)
+        await drain_tenant(run_worker, tenant)
         await nl_server.wait_for(9)
         await de_server.wait_for(9)
     finally:

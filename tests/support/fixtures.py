@@ -72,3 +72,24 @@ def run_worker(db: Any) -> Callable[..., Awaitable[None]]:
             await worker.close()
 
     return run
+
+
+async def drain_tenant(run_worker: Callable[..., Awaitable[None]], tenant: Tenant,
+                       timeout: float = 90.0) -> None:
+    """Run the worker until no message of the tenant is pending. Redis only wakes the
+    workers: when its jobs are lost (another test run's FLUSHDB on the shared test Redis),
+    the sweeper finds the due messages in the database, as in production."""
+    from core.models import Message
+    from core.models.enums import MessageStatus as S
+    from worker.jobs import sweep
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        await run_worker(timeout=max(1.0, deadline - loop.time()))
+        pending = await Message.filter(company_id=tenant.company.id,
+                                       status__in=[S.QUEUED, S.SENDING, S.SCHEDULED]).count()
+        if not pending or loop.time() > deadline:
+            return
+        if not await sweep({}):
+            await asyncio.sleep(0.2)
