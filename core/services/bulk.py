@@ -271,7 +271,6 @@ async def reject_applications(
         # Erasing a candidate ends their interviews: the calendar gets its CANCEL first.
         cancelled, notices = await interviews.cancellations_for(
             [a.id for a in plan.applications], employee, bulk_operation_id=bulk_id)
-        await messaging.resolve_owners(notices)  # under the position's subsidiary, if any
         plan.drafts += notices
     bulk = _new_bulk(bulk_id, plan, BulkOperationKind.REJECTION, when, len(plan.drafts),
                      idempotency_key, rejection_reason_id=reason.id, rejection_note=note,

@@ -97,6 +97,9 @@ async def store(plan: Plan, bulk: BulkOperation, *, new_files: Sequence[StagedFi
                  reject: tuple[RejectionReason, str | None] | None,
                  anonymize_now: list[uuid.UUID],
                  cancel_interviews: Sequence[Interview] = ()) -> list[uuid.UUID]:
+    # Drafts made elsewhere (an anonymisation's interview CANCELs) go under their
+    # position's subsidiary too; the bulk's own drafts already know theirs.
+    await messaging.resolve_owners(plan.drafts)
     # The limits of each server the mails go through (the company's, subsidiaries'):
     # when the last mail is expected to go.
     servers: dict[str, tuple[MailSettings, int]] = {}
