@@ -227,20 +227,13 @@ def subscriptions(channel: str) -> int:
 
 
 class listen:
-    """`async with listen(company_id, limit=...) as listener:` registers a listener on the
-    company's hub (subscribing to Redis first when it is the first) and removes it after."""
+    """`async with listen(company_id, Listener(limit=...)) as listener:` registers the
+    listener on the company's hub (subscribing to Redis first when it is the first) and
+    removes it after."""
 
-    def __init__(self, company_id: uuid.UUID, *, limit: int, behind: int | None = None,
-                 accept: Callable[[dict[str, Any]], bool] | None = None,
-                 key: Callable[[dict[str, Any]], Any] | None = None,
-                 on_overflow: Callable[[], None] | None = None,
-                 weight: Callable[[], int] | None = None,
-                 prefetch: Callable[[Delivery], Any] | None = None,
-                 behind_seconds: float = BEHIND_SECONDS) -> None:
+    def __init__(self, company_id: uuid.UUID, listener: Listener) -> None:
         self.company_id = company_id
-        self.listener = Listener(limit=limit, behind=behind, accept=accept, key=key,
-                                 on_overflow=on_overflow, weight=weight, prefetch=prefetch,
-                                 behind_seconds=behind_seconds)
+        self.listener = listener
         self.hub: CompanyHub | None = None
 
     async def __aenter__(self) -> Listener:

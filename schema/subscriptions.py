@@ -7,7 +7,7 @@ message for all subscribers) before anything is sent.
 
 import logging
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from core.models.enums import AttendeeResponse as Response
 from core.models.enums import BulkOperationState as BState
 from core.models.enums import MessageStatus as S
 from core.settings import get_settings
-from schema.context import Info
+from schema.context import Context, Info
 from schema.enums import AttendeeResponse, MessageStatus
 from schema.errors import NOT_FOUND, graphql_error
 from schema.relay import uuid_of
@@ -69,11 +69,11 @@ def _same(value: Any, wanted: uuid.UUID | None) -> bool:
 SHARED_BEHIND_SECONDS = live.BEHIND_SECONDS
 
 
-def _behind_seconds(ctx: Any) -> float:
+def _behind_seconds(ctx: Context) -> float:
     return SHARED_BEHIND_SECONDS if ctx.shared else live.BEHIND_SECONDS
 
 
-def _prefetch_messages(ctx: Any) -> Any:
+def _prefetch_messages(ctx: Context) -> Callable[[live.Delivery], None]:
     def prefetch(delivery: live.Delivery) -> None:
         delivery.prefetch(models.Message, "message_id")
         if ctx.shared:
@@ -82,16 +82,47 @@ def _prefetch_messages(ctx: Any) -> Any:
     return prefetch
 
 
-def _limit(ctx: Any = None) -> int:
+def _limit(ctx: Context) -> int:
     """Events a subscription may have waiting. A shared subscription (api/live_ws.py) is
     paced by the server executing it, not by one client's socket: it gets four times the
     room (each of its connections has its own queue besides)."""
     size = get_settings().ws_queue_size
-    return size * 4 if ctx is not None and ctx.shared else size
+    return size * 4 if ctx.shared else size
 
 
 def _bulk_key(event: dict[str, Any]) -> Any:
     return ("b", str(event.get("bulk_operation_id")))
+
+
+def _listen(ctx: Context, accept: Callable[[dict[str, Any]], bool], *,
+            key: Callable[[dict[str, Any]], Any] | None = None,
+            prefetch: Callable[[live.Delivery], Any] | None = None,
+            behind: int | None = None) -> live.listen:
+    """A listener on the company's hub for the events `accept` takes, sized and paced for
+    this subscription's context: its overflow closes the connection (4420), and a shared
+    subscription counts every subscriber it serves."""
+    return live.listen(ctx.company_id, live.Listener(
+        limit=_limit(ctx), behind=behind, accept=accept, key=key, on_overflow=ctx.fall_behind,
+        weight=ctx.subscribers, prefetch=prefetch, behind_seconds=_behind_seconds(ctx)))
+
+
+async def _next_events(queue: live.Listener, most: int = 1,
+                wait: float | None = None) -> list[live.Item]:
+    """The next events of the queue, up to `most` of one delivery (Redis message); [] after
+    `wait` seconds without any. Once the queue overflowed it returns nothing more: it waits
+    for the cancellation that closing the connection (4420) brings."""
+    item = await queue.get(wait=wait)
+    if item is None:
+        if queue.overflowed or queue.closed:
+            await live.until_closed()
+        return []
+    items = [item]
+    while len(items) < most:
+        pending = queue.peek()
+        if pending is None or pending[1] is not item[1]:
+            break  # one delivery (Redis message) per list
+        items.append(queue.get_nowait())  # type: ignore[arg-type]
+    return items
 
 
 BATCH_MAX = 500
@@ -103,7 +134,6 @@ async def _status_changes(info: Info, candidate_id: strawberry.ID | None,
     """The company's status changes as lists of up to `most`: what is pending at once (of
     one Redis message) goes in one list."""
     ctx = info.context
-    company_id = ctx.company_id
     cand = uuid_of(candidate_id, "Candidate") if candidate_id is not None else None
     bulk = (uuid_of(bulk_operation_id, "BulkOperation")
             if bulk_operation_id is not None else None)
@@ -114,22 +144,11 @@ async def _status_changes(info: Info, candidate_id: strawberry.ID | None,
                 and (bulk_operation_id is None
                      or _same(event.get("bulk_operation_id"), bulk)))
 
-    async with live.listen(company_id, limit=_limit(ctx), accept=accept,
-                           key=live.message_key, on_overflow=ctx.fall_behind,
-                           weight=ctx.subscribers, prefetch=_prefetch_messages(ctx),
-                           behind_seconds=_behind_seconds(ctx)) as queue:
+    async with _listen(ctx, accept, key=live.message_key,
+                       prefetch=_prefetch_messages(ctx)) as queue:
         while True:
-            item = await queue.get()
-            if item is None:  # overflowed: the connection is being closed (4420)
-                await live.until_closed()
-                return
-            items = [item]
-            while len(items) < most:
-                pending = queue.peek()
-                if pending is None or pending[1] is not item[1]:
-                    break  # one delivery (Redis message) per list
-                items.append(queue.get_nowait())  # type: ignore[arg-type]
-            delivery = item[1]
+            items = await _next_events(queue, most)
+            delivery = items[0][1]
             if ctx.shared and not ctx.has_loaders_for(delivery):
                 # The candidates of a whole bulk chunk in one query, not one per event.
                 ctx.loaders_for(delivery, candidate=await delivery.rows(
@@ -181,23 +200,16 @@ class Subscription:
         self, info: Info, interview_id: strawberry.ID | None = None
     ) -> AsyncGenerator[InterviewResponseChange, None]:
         ctx = info.context
-        company_id = ctx.company_id
         wanted = uuid_of(interview_id, "Interview") if interview_id is not None else None
 
         def accept(event: dict[str, Any]) -> bool:
             return (event.get("type") == events.INTERVIEW_RESPONSE
                     and (interview_id is None or _same(event.get("interview_id"), wanted)))
 
-        async with live.listen(company_id, limit=_limit(ctx), accept=accept,
-                               on_overflow=ctx.fall_behind, weight=ctx.subscribers,
-                               prefetch=lambda d: d.prefetch(models.Interview, "interview_id"),
-                               behind_seconds=_behind_seconds(ctx)) as queue:
+        async with _listen(ctx, accept, prefetch=lambda d: d.prefetch(
+                models.Interview, "interview_id")) as queue:
             while True:
-                item = await queue.get()
-                if item is None:  # overflowed: the connection is being closed (4420)
-                    await live.until_closed()
-                    return
-                event, delivery = item
+                [(event, delivery)] = await _next_events(queue)
                 row = await delivery.row(models.Interview, "interview_id",
                                          event.get("interview_id"))
                 if row is None:
@@ -229,10 +241,9 @@ class Subscription:
             return event.get("type") == events.BULK_PROGRESS and _same(
                 event.get("bulk_operation_id"), pk)
 
-        # Every progress event re-reads the row, so pending ones are always merged.
-        async with live.listen(company_id, limit=_limit(), behind=0, accept=accept,
-                               key=_bulk_key, on_overflow=ctx.fall_behind,
-                               weight=ctx.subscribers) as queue:
+        # Every progress event re-reads the row, so pending ones are always merged (the
+        # queue never holds more than one: it cannot overflow).
+        async with _listen(ctx, accept, key=_bulk_key, behind=0) as queue:
             row = await load()
             if row is None:
                 raise graphql_error("No such bulk operation.", NOT_FOUND)
@@ -240,14 +251,12 @@ class Subscription:
             yield BulkOperation.from_row(row)
             last = (row.state, row.queued, row.sent, row.failed)
             while row.state not in FINAL_BULK_STATES:
-                if queue.overflowed:
-                    await live.until_closed()
-                item = await queue.get(wait=BULK_RECHECK_SECONDS)
-                if item is None:
+                items = await _next_events(queue, wait=BULK_RECHECK_SECONDS)
+                if not items:
                     fresh = await load()  # nothing heard for a while: look anyway
                 else:
                     # One read of the row for every subscriber of this event.
-                    fresh = await item[1].row(models.BulkOperation, "bulk_operation_id", pk)
+                    fresh = await items[0][1].row(models.BulkOperation, "bulk_operation_id", pk)
                 if fresh is None:
                     return
                 row = fresh
