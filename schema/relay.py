@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from types import GenericAlias
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import strawberry
 from strawberry.types.base import get_object_definition
@@ -75,6 +75,35 @@ def lazy(type_name: str, module: str) -> LazyType[Any, Any]:
 def lazy_list(type_name: str, module: str) -> GenericAlias:
     """`list[...]` of a type given by name, for `strawberry.field(graphql_type=...)`."""
     return GenericAlias(list, (lazy(type_name, module),))
+
+
+class FromRow:
+    """Mixin of the Node types that show one database row (kept as their Private `row`).
+
+    `from_row` fills `id` with the row's global id and every plain field (one without a
+    resolver) with the row's attribute of the same name; `values` give the fields that are
+    not a column as it is (e.g. Candidate.anonymized) and Private extras."""
+
+    @classmethod
+    def from_row(cls, row: Any, **values: Any) -> Self:
+        type_name, columns = _columns(cls)
+        make: Callable[..., Self] = cls
+        return make(id=gid(type_name, row.id), row=row, **values, **{
+            name: getattr(row, name) for name in columns if name not in values})
+
+
+# Node type -> (its GraphQL name, its plain fields but `id`); filled on first use.
+_COLUMNS: dict[type, tuple[str, tuple[str, ...]]] = {}
+
+
+def _columns(cls: type) -> tuple[str, tuple[str, ...]]:
+    found = _COLUMNS.get(cls)
+    if found is None:
+        definition = get_object_definition(cls, strict=True)
+        found = _COLUMNS[cls] = (definition.name, tuple(
+            f.python_name for f in definition.fields
+            if f.base_resolver is None and f.python_name != "id"))
+    return found
 
 
 def build(type_name: str, row: Any, **extra: Any) -> Any:

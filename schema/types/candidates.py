@@ -1,6 +1,7 @@
 """Candidates, their applications and rejection reasons."""
 
 from datetime import datetime
+from typing import Any, Self
 
 import strawberry
 
@@ -15,7 +16,7 @@ from schema.types.company import Position, load_position
 
 @registered
 @strawberry.type
-class Candidate(Node):
+class Candidate(Node, relay.FromRow):
     first_name: str | None
     last_name: str | None
     full_name: str
@@ -29,11 +30,8 @@ class Candidate(Node):
     row: strawberry.Private[models.Candidate]
 
     @classmethod
-    def from_row(cls, row: models.Candidate) -> "Candidate":
-        return cls(id=relay.gid("Candidate", row.id), first_name=row.first_name,
-                   last_name=row.last_name, full_name=row.full_name, email=row.email,
-                   language=row.language, timezone=row.timezone,
-                   anonymized=row.anonymized_at is not None, row=row)
+    def from_row(cls, row: models.Candidate, **values: Any) -> Self:
+        return super().from_row(row, anonymized=row.anonymized_at is not None, **values)
 
     @strawberry.field
     async def applications(self, info: Info) -> list["Application"]:
@@ -67,27 +65,18 @@ class CandidateConnection(Connection[Candidate]):
 
 @registered
 @strawberry.type
-class RejectionReason(Node):
+class RejectionReason(Node, relay.FromRow):
     label: str
     row: strawberry.Private[models.RejectionReason]
-
-    @classmethod
-    def from_row(cls, row: models.RejectionReason) -> "RejectionReason":
-        return cls(id=relay.gid("RejectionReason", row.id), label=row.label, row=row)
 
 
 @registered
 @strawberry.type
-class Application(Node):
+class Application(Node, relay.FromRow):
     status: ApplicationStatus  # type: ignore[valid-type]
     rejection_note: str | None
     rejected_at: datetime | None
     row: strawberry.Private[models.Application]
-
-    @classmethod
-    def from_row(cls, row: models.Application) -> "Application":
-        return cls(id=relay.gid("Application", row.id), status=row.status,
-                   rejection_note=row.rejection_note, rejected_at=row.rejected_at, row=row)
 
     @strawberry.field
     async def candidate(self, info: Info) -> Candidate:

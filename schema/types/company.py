@@ -9,7 +9,7 @@ from core import models
 from core.models.companies import MailSettings
 from schema.context import Info
 from schema.enums import SenderNameMode, SmtpProvider, SmtpSecurity
-from schema.relay import Node, gid, node_resolver
+from schema.relay import FromRow, Node, loaded_node, node_resolver, registered
 
 
 @strawberry.type
@@ -50,13 +50,9 @@ class CompanyEmailSettings:
 
 
 @strawberry.type
-class Company(Node):
+class Company(Node, FromRow):
     name: str
     row: strawberry.Private[models.Company]
-
-    @classmethod
-    def from_row(cls, row: models.Company) -> "Company":
-        return cls(id=gid("Company", row.id), name=row.name, row=row)
 
     @strawberry.field
     def features(self) -> CompanyFeatures:
@@ -79,17 +75,14 @@ def email_settings_of(r: MailSettings) -> CompanyEmailSettings:
     )
 
 
+@registered
 @strawberry.type(description=(
     "A legal entity of the company hiring under its own name: mails about applications to "
     "its positions go out with its recruiting address, its name (sender-name mode COMPANY) "
     "and through its SMTP server; where it has none of these, the company's are used."))
-class Subsidiary(Node):
+class Subsidiary(Node, FromRow):
     name: str
     row: strawberry.Private[models.Subsidiary]
-
-    @classmethod
-    def from_row(cls, row: models.Subsidiary) -> "Subsidiary":
-        return cls(id=gid("Subsidiary", row.id), name=row.name, row=row)
 
     @strawberry.field(description=(
         "Its own settings. A null recruitingAddress means the company's address is used; "
@@ -104,28 +97,21 @@ class Subsidiary(Node):
         return [Position.from_row(r) for r in rows]
 
 
+@registered
 @strawberry.type
-class Employee(Node):
+class Employee(Node, FromRow):
     name: str
     email: str
     signature: str | None = strawberry.field(
         description="Appended under every message this employee sends.")
     row: strawberry.Private[models.Employee]
 
-    @classmethod
-    def from_row(cls, row: models.Employee) -> "Employee":
-        return cls(id=gid("Employee", row.id), name=row.name, email=row.email,
-                   signature=row.signature, row=row)
 
-
+@registered
 @strawberry.type
-class Position(Node):
+class Position(Node, FromRow):
     title: str
     row: strawberry.Private[models.Position]
-
-    @classmethod
-    def from_row(cls, row: models.Position) -> "Position":
-        return cls(id=gid("Position", row.id), title=row.title, row=row)
 
     @strawberry.field(description=(
         "The subsidiary its mails go out under; null: the company's."))
@@ -133,33 +119,12 @@ class Position(Node):
         return await load_subsidiary(info, self.row.subsidiary_id)
 
 
-async def load_employee(info: Info, pk: uuid.UUID | None) -> Employee | None:
-    if pk is None:
-        return None
-    row = await info.context.loaders.employee.load(pk)
-    return Employee.from_row(row) if row else None
-
-
-async def load_position(info: Info, pk: uuid.UUID | None) -> Position | None:
-    if pk is None:
-        return None
-    row = await info.context.loaders.position.load(pk)
-    return Position.from_row(row) if row else None
-
-
-async def load_subsidiary(info: Info, pk: uuid.UUID | None) -> Subsidiary | None:
-    if pk is None:
-        return None
-    row = await info.context.loaders.subsidiary.load(pk)
-    return Subsidiary.from_row(row) if row else None
+load_employee = loaded_node("Employee", "employee")
+load_position = loaded_node("Position", "position")
+load_subsidiary = loaded_node("Subsidiary", "subsidiary")
 
 
 @node_resolver("Company")
 async def _company_node(info: Info, pk: uuid.UUID) -> Company | None:
     company = info.context.tenant
     return Company.from_row(company) if company.id == pk else None
-
-
-node_resolver("Employee")(load_employee)
-node_resolver("Position")(load_position)
-node_resolver("Subsidiary")(load_subsidiary)

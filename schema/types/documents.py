@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import datetime
+from typing import Any, Self
 
 import strawberry
 from graphql import GraphQLError
@@ -11,7 +12,7 @@ from core import models
 from core.services.documents import visible_query
 from schema.context import Info
 from schema.enums import DocumentAccessLevel
-from schema.relay import Node, gid, lazy, load, node_resolver, present, registered
+from schema.relay import FromRow, Node, gid, lazy, load, node_resolver, present, registered
 from schema.types.company import Employee, load_employee
 
 
@@ -31,7 +32,7 @@ class DocumentGrant:
 
 @registered
 @strawberry.type
-class Document(Node):
+class Document(Node, FromRow):
     filename: str
     content_type: str
     size: int = strawberry.field(description="Bytes. At most 10 MB (10 * 1024 * 1024).")
@@ -46,12 +47,8 @@ class Document(Node):
     recipient_id: strawberry.Private[uuid.UUID | None] = None
 
     @classmethod
-    def from_row(cls, row: models.Document,
-                 recipient_id: uuid.UUID | None = None) -> "Document":
-        return cls(id=gid("Document", row.id), filename=row.filename,
-                   content_type=row.content_type, size=row.size, created_at=row.created_at,
-                   restricted=row.restricted, download_url=download_path(row.id), row=row,
-                   recipient_id=recipient_id)
+    def from_row(cls, row: models.Document, **values: Any) -> Self:
+        return super().from_row(row, download_url=download_path(row.id), **values)
 
     @strawberry.field
     async def uploaded_by(self, info: Info) -> Employee | None:

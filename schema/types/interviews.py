@@ -9,7 +9,17 @@ from core.mail.details import InterviewCtx, interview_details
 from core.models.enums import MessageKind
 from schema.context import Info
 from schema.enums import AttendeeResponse
-from schema.relay import Node, build, gid, lazy, lazy_list, load_required, loaded_node, present, registered
+from schema.relay import (
+    FromRow,
+    Node,
+    build,
+    lazy,
+    lazy_list,
+    load_required,
+    loaded_node,
+    present,
+    registered,
+)
 from schema.types.company import Employee, load_employee
 
 INVITATION_KINDS = (MessageKind.INTERVIEW_INVITATION, MessageKind.INTERVIEW_UPDATE,
@@ -18,7 +28,7 @@ INVITATION_KINDS = (MessageKind.INTERVIEW_INVITATION, MessageKind.INTERVIEW_UPDA
 
 @registered
 @strawberry.type
-class Interview(Node):
+class Interview(Node, FromRow):
     title: str
     starts_at: datetime
     ends_at: datetime
@@ -33,17 +43,6 @@ class Interview(Node):
     candidate_comment: str | None = strawberry.field(
         description="The COMMENT a calendar client sent with its reply, if any.")
     row: strawberry.Private[models.Interview]
-
-    @classmethod
-    def from_row(cls, row: models.Interview) -> "Interview":
-        return cls(
-            id=gid("Interview", row.id), title=row.title, starts_at=row.starts_at,
-            ends_at=row.ends_at, timezone=row.timezone, location=row.location,
-            video_link=row.video_link, sequence=row.sequence, cancelled=row.cancelled,
-            candidate_response=row.candidate_response,
-            candidate_responded_at=row.candidate_responded_at,
-            candidate_comment=row.candidate_comment, row=row,
-        )
 
     @strawberry.field(graphql_type=lazy("Application", "schema.types.candidates"))
     async def application(self, info: Info) -> Node:

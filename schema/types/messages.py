@@ -1,6 +1,7 @@
 """Messages (the outbox and inbound replies), their status history and bulk operations."""
 
 from datetime import datetime
+from typing import Any, Self
 
 import strawberry
 from tortoise.queryset import QuerySet
@@ -16,10 +17,10 @@ from schema.enums import (
 )
 from schema.relay import (
     Connection,
+    FromRow,
     Node,
     build,
     connection,
-    gid,
     lazy,
     lazy_list,
     load,
@@ -41,7 +42,7 @@ class MessageEvent:
 
 @registered
 @strawberry.type
-class Message(Node):
+class Message(Node, FromRow):
     kind: MessageKind  # type: ignore[valid-type]
     direction: MessageDirection  # type: ignore[valid-type]
     status: MessageStatus  # type: ignore[valid-type]
@@ -64,16 +65,9 @@ class Message(Node):
     row: strawberry.Private[models.Message]
 
     @classmethod
-    def from_row(cls, row: models.Message) -> "Message":
-        return cls(
-            id=gid("Message", row.id), kind=row.kind, direction=row.direction,
-            status=row.status, from_name=row.from_name, from_address=row.from_address,
-            to=list(row.to_addrs or []), cc=list(row.cc_addrs or []),
-            bcc=list(row.bcc_addrs or []), subject=row.subject, body=row.body,
-            created_at=row.created_at, scheduled_at=row.scheduled_at, sent_at=row.sent_at,
-            attempts=row.attempts, error=row.error, row=row,
-            expected_send_at=row.expected_send_at,
-        )
+    def from_row(cls, row: models.Message, **values: Any) -> Self:
+        return super().from_row(row, to=list(row.to_addrs or []), cc=list(row.cc_addrs or []),
+                                bcc=list(row.bcc_addrs or []), **values)
 
     @strawberry.field(graphql_type=lazy("Candidate", "schema.types.candidates"))
     async def candidate(self, info: Info) -> Node:
@@ -121,7 +115,7 @@ async def message_connection(info: Info, qs: QuerySet[models.Message], first: in
 
 @registered
 @strawberry.type
-class BulkOperation(Node):
+class BulkOperation(Node, FromRow):
     kind: BulkOperationKind  # type: ignore[valid-type]
     state: BulkOperationState  # type: ignore[valid-type]
     total: int
@@ -134,13 +128,6 @@ class BulkOperation(Node):
         "When its last message is expected to go out, when its company's mail server "
         "limits hold messages back; null when nothing was held back."))
     row: strawberry.Private[models.BulkOperation]
-
-    @classmethod
-    def from_row(cls, row: models.BulkOperation) -> "BulkOperation":
-        return cls(id=gid("BulkOperation", row.id), kind=row.kind, state=row.state,
-                   total=row.total, queued=row.queued, sent=row.sent, failed=row.failed,
-                   scheduled_at=row.scheduled_at, created_at=row.created_at, row=row,
-                   expected_completion_at=row.expected_completion_at)
 
     @strawberry.field
     async def created_by(self, info: Info) -> Employee:

@@ -1,6 +1,5 @@
 """Email templates and the placeholder catalogue."""
 
-import uuid
 
 import strawberry
 
@@ -8,7 +7,7 @@ from core import models
 from core.mail.details import PlaceholderSpec
 from schema.context import Info
 from schema.enums import TemplateKind
-from schema.relay import Node, gid, node_resolver
+from schema.relay import FromRow, Node, loaded_node, registered
 from schema.types.documents import Document, load_documents
 
 
@@ -19,8 +18,9 @@ class TemplateTranslation:
     body: str
 
 
+@registered
 @strawberry.type
-class EmailTemplate(Node):
+class EmailTemplate(Node, FromRow):
     name: str
     kind: TemplateKind  # type: ignore[valid-type]
     subject: str
@@ -32,12 +32,6 @@ class EmailTemplate(Node):
         "Used for this kind when a mail is sent without a template or text (interview "
         "invitations, updates and cancellations, rejection emails). One per kind."))
     row: strawberry.Private[models.EmailTemplate]
-
-    @classmethod
-    def from_row(cls, row: models.EmailTemplate) -> "EmailTemplate":
-        return cls(id=gid("EmailTemplate", row.id), name=row.name, kind=row.kind,
-                   subject=row.subject, body=row.body, language=row.language,
-                   is_default=row.is_default, row=row)
 
     @strawberry.field(description=(
         "The other language versions. A candidate reads the version of their language: the "
@@ -63,7 +57,4 @@ class Placeholder:
         return cls(name=spec.name, description=spec.description, example=spec.example)
 
 
-@node_resolver("EmailTemplate")
-async def load_email_template(info: Info, pk: uuid.UUID) -> EmailTemplate | None:
-    row = await info.context.loaders.email_template.load(pk)
-    return EmailTemplate.from_row(row) if row else None
+load_email_template = loaded_node("EmailTemplate", "email_template")
