@@ -1,7 +1,9 @@
 """Messages: the list and lookups, sending, retrying and cancelling."""
 
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry.file_uploads import Upload
@@ -9,6 +11,7 @@ from strawberry.file_uploads import Upload
 from core import models
 from core.errors import FieldError
 from core.services import bulk, messaging
+from core.services.documents import StagedFile
 from schema.context import Info
 from schema.enums import MessageStatus
 from schema.errors import UserError, not_found, payload_of
@@ -22,6 +25,9 @@ from schema.types.messages import (
     message_connection,
 )
 from schema.uploads import ids_or_errors, stage_uploads, template_id_or_error
+
+P = TypeVar("P")
+R = TypeVar("R")
 
 
 @strawberry.input(description="Fields shared by every way of sending. Either templateId, or "
@@ -127,39 +133,25 @@ class MessageMutation:
             application_id = uuid_of(input.application_id, "Application")
             if application_id is None:
                 errors.append(not_found("application", "input", "applicationId"))
-        template_id = template_id_or_error(input.template_id, errors)
-        doc_ids, e = ids_or_errors(input.document_ids, "Document", "input", "documentIds")
-        errors += e
-
-        async def send() -> models.Message:
-            files = await stage_uploads(input.attachments, "input", "attachments")
-            return await messaging.send_message(
+        return await _sending(MessagePayload, input, errors, lambda template_id, doc_ids, files: (
+            messaging.send_message(
                 employee=info.context.viewer, candidate_id=candidate_id,
                 application_id=application_id, subject=input.subject, body=input.body,
                 template_id=template_id, use_template=input.template_id is not None,
                 cc=input.cc or [], bcc=input.bcc or [], scheduled_at=input.scheduled_at,
                 idempotency_key=input.idempotency_key, document_ids=doc_ids, new_files=files,
-            )
-
-        return await payload_of(MessagePayload, send, message_payload, errors)
+            )), message_payload)
 
     @strawberry.mutation
     async def send_bulk_email(self, info: Info, input: SendBulkEmailInput) -> BulkOperationPayload:
-        errors: list[FieldError] = []
         app_ids = [uuid_of(a, "Application") for a in input.application_ids]
-        template_id = template_id_or_error(input.template_id, errors)
-        doc_ids, e = ids_or_errors(input.document_ids, "Document", "input", "documentIds")
-        errors += e
-
-        async def send() -> models.BulkOperation:
-            files = await stage_uploads(input.attachments, "input", "attachments")
-            return await bulk.send_bulk_email(
+        return await _sending(BulkOperationPayload, input, [], lambda template_id, doc_ids, files: (
+            bulk.send_bulk_email(
                 employee=info.context.viewer, application_ids=app_ids, template_id=template_id,
                 use_template=input.template_id is not None, subject=input.subject,
                 body=input.body, document_ids=doc_ids, new_files=files,
-                scheduled_at=input.scheduled_at, idempotency_key=input.idempotency_key)
-
-        return await payload_of(BulkOperationPayload, send, _bulk_payload, errors)
+                scheduled_at=input.scheduled_at, idempotency_key=input.idempotency_key)),
+            _bulk_payload)
 
     @strawberry.mutation
     async def reject_applications(self, info: Info,
@@ -198,6 +190,23 @@ def message_payload(row: models.Message) -> MessagePayload:
 
 def _bulk_payload(row: models.BulkOperation) -> BulkOperationPayload:
     return BulkOperationPayload(bulk_operation=BulkOperation.from_row(row))
+
+
+async def _sending(payload: Callable[..., P], input: SendMessageInput | SendBulkEmailInput,
+                   errors: list[FieldError],
+                   send: Callable[[uuid.UUID | None, list[Any], list[StagedFile]], Awaitable[R]],
+                   result: Callable[[R], P]) -> P:
+    """The payload of sending what `input` names: its templateId and documentIds as uuids
+    (NOT_FOUND for each bad one, after `errors`); once all checked out, its new files
+    (`attachments`) staged and `send(template_id, document_ids, files)` run."""
+    template_id = template_id_or_error(input.template_id, errors)
+    doc_ids, more = ids_or_errors(input.document_ids, "Document", "input", "documentIds")
+
+    async def act() -> R:
+        files = await stage_uploads(input.attachments, "input", "attachments")
+        return await send(template_id, doc_ids, files)
+
+    return await payload_of(payload, act, result, [*errors, *more])
 
 
 async def _on_message(info: Info, id: strawberry.ID,
