@@ -3,6 +3,10 @@
 To add a query or mutation, add a method to the domain's `...Query` / `...Mutation`
 class (schema/<domain>.py); to add a domain, add its classes to QUERIES / MUTATIONS.
 Then run `make schema` to refresh schema/schema.graphql.
+
+schema/schema.graphql is generated and spells every type out: SubsidiaryInput repeats the
+fields of CompanyEmailSettingsInput (GraphQL inputs cannot extend one another; the Python
+class does). It stays beside the code it is made from.
 """
 
 from typing import Any
