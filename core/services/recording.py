@@ -130,23 +130,34 @@ async def publish(transitions: Sequence[Transition]) -> None:
         await events.publish_many(company_id, evs)
 
 
+_BULK_STATE = {
+    "postgres": "SELECT state, queued, sent, failed, total FROM bulk_operation WHERE id = $1",
+    "sqlite": "SELECT state, queued, sent, failed, total FROM bulk_operation WHERE id = ?",
+}
+
+
 async def refresh_bulk_state(bulk_id: uuid.UUID) -> None:
     """Move a running bulk operation to COMPLETED(_WITH_ERRORS) once nothing is pending.
-    (Called after every write of a bulk's mails: one narrow read while messages remain.)"""
-    rows = await BulkOperation.filter(id=bulk_id).values_list(
-        "state", "queued", "sent", "failed", "total")
+    (Called after every write of a bulk's mails: one narrow read, written out, while
+    messages remain; building it with the ORM was a twentieth of a bulk worker's time.)"""
+    conn = connections.get("default")
+    dialect = conn.capabilities.dialect
+    rows = await conn.execute_query_dict(
+        _BULK_STATE.get(dialect, _BULK_STATE["sqlite"]),
+        [bulk_id if dialect == "postgres" else str(bulk_id)])
     if not rows:
         return
-    state_value, queued, sent, failed, total = rows[0]  # type: ignore[misc]
-    current = BulkOperationState(state_value)
-    if queued <= 0 and current in (BulkOperationState.RUNNING, BulkOperationState.SCHEDULED):
+    row = rows[0]
+    current = BulkOperationState(row["state"])
+    if row["queued"] <= 0 and current in (BulkOperationState.RUNNING,
+                                          BulkOperationState.SCHEDULED):
         pending = await Message.filter(
             bulk_operation_id=bulk_id, status__in=[S.QUEUED, S.SENDING, S.SCHEDULED]
         ).exists()
         if not pending:
-            if failed:
+            if row["failed"]:
                 state = BulkOperationState.COMPLETED_WITH_ERRORS
-            elif sent == 0 and total > 0:
+            elif row["sent"] == 0 and row["total"] > 0:
                 state = BulkOperationState.CANCELLED  # every message was cancelled
             else:
                 state = BulkOperationState.COMPLETED
