@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sys
 from pathlib import Path
@@ -40,6 +41,16 @@ def migrate() -> None:
     click.echo("database is up to date", err=True)
 
 
+def _tune_gc() -> None:
+    """A long-running service's garbage collection: what was loaded at start-up is never
+    scanned again, and the youngest generation is collected every 50,000 allocations
+    instead of 700 (a 10,000-mail bulk builds hundreds of thousands of short-lived
+    objects; with the default, collections were a tenth of the mutation's time)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 @main.command()
 @click.option("--host", default=None, help="Listen address (default RECRUITMAIL_API_HOST).")
 @click.option("--port", default=None, type=int, help="Port (default RECRUITMAIL_API_PORT).")
@@ -49,6 +60,7 @@ def api(host: str | None, port: int | None) -> None:
 
     s = load_settings()
     _logging("api")
+    _tune_gc()
     uvicorn.run("api.app:create_app", factory=True, host=host or s.api_host,
                 port=port if port is not None else s.api_port, log_config=None,
                 proxy_headers=True, timeout_graceful_shutdown=20,
@@ -64,6 +76,7 @@ def worker() -> None:
 
     load_settings()
     _logging("worker")
+    _tune_gc()
     w = make_worker()
     w.run()
 

@@ -1,11 +1,13 @@
 """The worker process's side of claiming and recording: one claim token per process, claims
 and SENT writes grouped across connections, the lease heartbeat, ordered publishing.
 
-A connection that is free claims exactly the message it sends next (worker/jobs.py), and
-takes its next message only once the SENT of the previous one is committed, so a crash can
-send again at most one mail per connection (the one between the server's 250 and the write).
-Writes are grouped ("group commit"): while one write runs, the requests that arrive wait and
-go together in the next, at most `sent_write_max` a write; an idle writer writes at once.
+A connection that is free claims exactly the message it sends next (worker/jobs.py). When
+the server accepts a mail, its SENT and the claim of the message after the next one go in
+one write (one statement a mail), which runs while the next mail's envelope is exchanged;
+that mail's content waits for the write, so a crash can send again at most one mail per
+connection (the one between the server's 250 and the write). Writes are grouped ("group
+commit"): while one write runs, the requests that arrive wait and go together in the next,
+at most `sent_write_max` a write; an idle writer writes at once.
 """
 
 from __future__ import annotations
@@ -65,6 +67,17 @@ class GroupWriter(Generic[T, R]):
         # The write goes on when the submitter is cancelled (a stopping worker): a mail the
         # server accepted is still recorded.
         return await asyncio.shield(fut)
+
+    async def submit_many(self, items: Sequence[T]) -> list[R]:
+        """Several items in the same write (when they fit in one), each with its result."""
+        loop = asyncio.get_running_loop()
+        futs: list[asyncio.Future[R]] = [loop.create_future() for _ in items]
+        self._pending.extend(zip(items, futs, strict=True))
+        if len(self._tasks) < self._concurrency:
+            task = asyncio.create_task(self._run(), name=self._name)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return list(await asyncio.shield(asyncio.gather(*futs)))
 
     async def _run(self) -> None:
         while self._pending:
@@ -154,6 +167,29 @@ class Sender:
             self._sent_rows.pop(msg.id, None)
             self.held.discard(msg.id)
 
+    async def record_sent_and_claim(self, msg: claims.Outgoing, detail: str,
+                                    next_id: uuid.UUID | None
+                                    ) -> tuple[bool, claims.Outgoing | None]:
+        """record_sent and claim(next_id) in the same write (one statement, one commit):
+        (whether this worker recorded the SENT, the next message claimed or None)."""
+        if next_id is None or next_id in self.held:
+            return await self.record_sent(msg, detail), None
+        self._sent_rows[msg.id] = msg
+        self.held.add(next_id)
+        try:
+            won, claimed = await self._writes.submit_many(
+                [(True, msg.id, detail), (False, next_id, "")])
+        except BaseException:
+            self.held.discard(next_id)
+            raise
+        finally:
+            self._sent_rows.pop(msg.id, None)
+            self.held.discard(msg.id)
+        assert claimed is None or isinstance(claimed, claims.Outgoing)
+        if claimed is None:
+            self.held.discard(next_id)
+        return bool(won), claimed
+
     async def _write(self, items: list[tuple[bool, uuid.UUID, str]]) -> list[object]:
         """The SENTs and claims submitted together: one statement (PostgreSQL). A failed
         write is tried again (the database restarting) before the SENTs are left to their
@@ -240,10 +276,10 @@ class Outbox:
     jobs handed them in, and one lane per connection the server may have.
 
     A lane is where "a connection to server X is free → claim the next message for X"
-    happens (`_lane`): it claims the message it sends next while its current one is on the
-    wire (so a lane holds at most one mail on the wire and one claimed next), and makes its
-    next mail wait, after the server's 354 and before the content, until the previous one's
-    SENT is written.
+    happens (`_lane`). A lane holds at most one mail on the wire and one claimed next; at
+    the server's 250 it writes that mail's SENT together with the claim of the message
+    after the next, and the next mail's content waits, after the server's 354, until that
+    write is committed.
     """
 
     def __init__(self, sender: Sender, transport: Transport) -> None:
@@ -274,65 +310,101 @@ class Outbox:
         return None
 
     async def _claim(self, work: Work | None) -> claims.Outgoing | None:
+        """Claim `work`'s message (None: nothing to send; a failed claim hands the work
+        back to its job unhandled)."""
         if work is None:
             return None
-        return await self.sender.claim(work.message_id)
+        try:
+            return await self.sender.claim(work.message_id)
+        except Exception:
+            log.exception("claiming message %s failed", work.message_id)
+            work.finish(NOT_HANDLED)  # its job puts it back in the queue
+            return None
+
+    async def _ahead(self, target: SmtpTarget, sent: tuple[Work, claims.Outgoing, str] | None
+                     ) -> tuple[Work | None, claims.Outgoing | None]:
+        """Claim the lane's next message, with the SENT of the mail just accepted (`sent`)
+        in the same write: one statement a mail. Returns the next work and its message."""
+        upcoming = self._next(target)
+        if sent is None:
+            return upcoming, await self._claim(upcoming)
+        work, msg, detail = sent
+        try:
+            won, claimed = await self.sender.record_sent_and_claim(
+                msg, detail, upcoming.message_id if upcoming else None)
+        except Exception:
+            log.exception("message %s: recording SENT failed; its lease will run out", msg.id)
+            work.finish((MessageStatus.SENDING, None))
+            if upcoming is not None:
+                upcoming.finish(NOT_HANDLED)  # its job puts it back in the queue
+            return None, None
+        work.finish((MessageStatus.SENT if won else None, None))
+        return upcoming, claimed
 
     async def _lane(self, target: SmtpTarget) -> None:
-        previous: asyncio.Task[None] | None = None
-
-        async def previous_written() -> None:
-            if previous is not None:
-                await asyncio.wait([previous])
-
         me = asyncio.current_task()
         work: Work | None = None
-        upcoming: Work | None = None
+        msg: claims.Outgoing | None = None
+        # The write under way: the SENT of the previous mail and the claim of the message
+        # after the current one. The current mail's content waits for it (the gate).
+        ahead: asyncio.Future[tuple[Work | None, claims.Outgoing | None]] | None = None
+
+        async def previous_written() -> None:
+            if ahead is not None:
+                await asyncio.wait([ahead])
+
         async with self.transport.slot(target):
-            work = self._next(target)
-            claiming = asyncio.ensure_future(self._claim(work))
             try:
+                work = self._next(target)
+                msg = await self._claim(work)
+                ahead = asyncio.ensure_future(self._ahead(target, None))
                 while work is not None:
-                    try:
-                        msg = await claiming
-                    except Exception:
-                        log.exception("claiming message %s failed", work.message_id)
-                        msg = None
-                        work.finish(NOT_HANDLED)  # its job puts it back in the queue
-                    # A connection to `target` is free (or about to be, with this mail):
-                    # claim the message it sends next.
-                    upcoming = self._next(target)
-                    claiming = asyncio.ensure_future(self._claim(upcoming))
+                    sent: tuple[Work, claims.Outgoing, str] | None = None
                     if msg is None:
                         work.finish((None, None))  # sent, taken or changed meanwhile
                     else:
-                        try:
-                            previous = await self._send(work, msg, previous_written, previous)
-                        except Exception:  # recording a failure failed: the lease runs out
-                            log.exception("message %s: recording its outcome failed", msg.id)
-                            work.finish((MessageStatus.SENDING, None))
-                    if upcoming is None:  # one may have come while this one was sent
-                        upcoming = self._next(target)
-                        claiming = asyncio.ensure_future(self._claim(upcoming))
-                    work, upcoming = upcoming, None
+                        current, msg = msg, None
+                        sent = await self._send(work, current, previous_written)
+                    if ahead is not None:
+                        work, msg = await ahead  # claimed while this one was on the wire
+                    else:
+                        work, msg = None, None
+                    if work is None:  # one may have come meanwhile
+                        work = self._next(target)
+                        msg = await self._claim(work)
+                    if sent is None and work is None:
+                        ahead = None
+                        break
+                    ahead = asyncio.ensure_future(self._ahead(target, sent))
+                    if work is None:  # the SENT of the last mail (and a claim if one came)
+                        work, msg = await ahead
+                        ahead = (asyncio.ensure_future(self._ahead(target, None))
+                                 if work is not None else None)
                 # No await since the queue was found empty: a message submitted from now
                 # on sees this lane gone and starts another.
                 self.lanes[target].discard(me)  # type: ignore[arg-type]
             finally:
-                if not claiming.done():
-                    claiming.cancel()
-                with contextlib.suppress(BaseException):
-                    leftover = await claiming
-                    if leftover is not None:  # stopped between claim and send
-                        await claims.release_claims([leftover.id], reason=RELEASED)
-                        self.sender.release(leftover.id)
-                for w in (work, upcoming):
-                    if w is not None:
-                        w.finish(NOT_HANDLED)
-                await previous_written()
+                leftover: list[uuid.UUID] = [msg.id] if msg is not None else []
+                if ahead is not None:
+                    with contextlib.suppress(BaseException):
+                        w, m = await asyncio.shield(ahead)
+                        if m is not None:
+                            leftover.append(m.id)
+                        if w is not None:
+                            w.finish(NOT_HANDLED)
+                if leftover:  # stopped between their claim and their send
+                    with contextlib.suppress(BaseException):
+                        await asyncio.shield(claims.release_claims(leftover, reason=RELEASED))
+                    for mid in leftover:
+                        self.sender.release(mid)
+                if work is not None:
+                    work.finish(NOT_HANDLED)
 
-    async def _send(self, work: Work, msg: claims.Outgoing, gate: Callable[[], Awaitable[None]],
-                    previous: asyncio.Task[None] | None) -> asyncio.Task[None] | None:
+    async def _send(self, work: Work, msg: claims.Outgoing,
+                    gate: Callable[[], Awaitable[None]]
+                    ) -> tuple[Work, claims.Outgoing, str] | None:
+        """Send `msg` (its content once `gate` opens). A 250 is returned for the lane's
+        next write; any other outcome is recorded here."""
         try:
             result = await work.send(msg, gate)
         except asyncio.CancelledError:
@@ -347,19 +419,15 @@ class Outbox:
         log.info("message %s: %s", result.outcome.value, result.detail,
                  extra={"message_id": str(msg.id)})
         if result.outcome == TransportOutcome.SENT:
-            async def record() -> None:
-                try:
-                    won = await self.sender.record_sent(msg, result.detail)
-                except Exception:
-                    work.finish((MessageStatus.SENDING, None))  # its lease will run out
-                    return
-                work.finish((MessageStatus.SENT if won else None, None))
-            return asyncio.create_task(record())
+            return work, msg, result.detail
         try:
             work.finish(await work.failed(msg, result))
+        except Exception:  # recording a failure failed: the lease runs out
+            log.exception("message %s: recording its outcome failed", msg.id)
+            work.finish((MessageStatus.SENDING, None))
         finally:
             self.sender.release(msg.id)
-        return previous
+        return None
 
     def stop(self) -> None:
         """Take no more messages (SIGTERM): those waiting go back to their jobs unhandled,
@@ -376,4 +444,5 @@ class Outbox:
             await asyncio.wait(lanes)
 
 
+_T = [0.0, 0.0, 0]
 RELEASED = "worker stopped before sending it; queued again"

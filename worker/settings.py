@@ -25,7 +25,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         # commit: they are visible to every other session at once, and survive a worker
         # crash; only a crash of PostgreSQL itself may lose the last few hundred ms of
         # them, and those messages are then sent again (same Message-ID), never lost.
-        ctx["tortoise"] = await init_db(server_settings={"synchronous_commit": "off"},
+        ctx["tortoise"] = await init_db(server_settings={"synchronous_commit": "off"}, hot=True,
                                         lean_pool=True)
     ctx["transport"] = Transport()
     sender = ctx.get("sender")

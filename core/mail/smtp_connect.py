@@ -4,6 +4,7 @@ which is reached only at an address core.services.smtp_guard allowed a moment be
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import ssl
 from dataclasses import dataclass
@@ -37,7 +38,12 @@ class SmtpTarget:
 
 
 def relay_target(url: str | None = None) -> SmtpTarget:
-    parts = urlsplit(url or get_settings().smtp_url)
+    return _relay_target(url or get_settings().smtp_url)
+
+
+@functools.lru_cache(maxsize=16)
+def _relay_target(url: str) -> SmtpTarget:  # once per URL, not once per mail
+    parts = urlsplit(url)
     security = {
         "smtp": SmtpSecurity.NONE,
         "smtp+starttls": SmtpSecurity.STARTTLS,

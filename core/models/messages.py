@@ -79,7 +79,9 @@ class Message(Model):
     )
     kind = fields.CharEnumField(MessageKind)
     direction = fields.CharEnumField(MessageDirection, default=MessageDirection.OUTBOUND)
-    status = fields.CharEnumField(MessageStatus, db_index=True)
+    # Indexed with the company (counts per status) and with next_attempt_at (the sweeper):
+    # a status-only index was a third entry to write on every status change.
+    status = fields.CharEnumField(MessageStatus)
     from_name = fields.CharField(max_length=300)
     from_address = fields.CharField(max_length=320)
     to_addrs: fields.Field = fields.JSONField(default=list)
@@ -123,7 +125,8 @@ class Message(Model):
     class Meta:
         table = "message"
         unique_together = (("company", "idempotency_key"),)
-        indexes = (("status", "next_attempt_at"), ("candidate_id", "created_at"))
+        indexes = (("status", "next_attempt_at"), ("candidate_id", "created_at"),
+                   ("company_id", "status"))
 
 
 class MessageEvent(Model):
@@ -140,6 +143,9 @@ class MessageEvent(Model):
 
     class Meta:
         table = "message_event"
+        # A message's history (the messages page, anonymisation, ON DELETE CASCADE) without
+        # reading every event of every message.
+        indexes = (("message_id", "at"),)
 
 
 class InboundEmail(Model):

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from tortoise import connections
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
+from core.db import hot_connection
 from core.models import Message
 from core.models.enums import MessageKind, MessageStatus
 from core.services import recording
@@ -170,7 +170,7 @@ async def sent_and_claim(token: str, sent: Sequence[tuple[uuid.UUID, str]],
     PostgreSQL when there are both; returns (SENT transitions, claimed, claim transitions),
     nothing published (the caller does)."""
     ids = list(claim_ids)
-    conn = connections.get("default")
+    conn = hot_connection()
     if not sent or not ids or conn.capabilities.dialect != "postgres":
         only_sent = await mark_sent_many(token, sent, publish=False) if sent else []
         if not ids:
@@ -219,7 +219,7 @@ async def renew_leases(token: str, message_ids: Sequence[uuid.UUID]) -> int:
 async def _claim(ids: list[uuid.UUID], token: str) -> tuple[list[Outgoing], list[Transition]]:
     at = now()
     lease = at + timedelta(seconds=get_settings().lease_seconds)
-    conn = connections.get("default")
+    conn = hot_connection()
     if conn.capabilities.dialect == "postgres":
         rows = await conn.execute_query_dict(_CLAIM_ONE_STATEMENT_PG, [ids, lease, token, at])
         return [_outgoing_pg(r) for r in rows], [
@@ -261,7 +261,7 @@ async def mark_sent_many(token: str, sent: Sequence[tuple[uuid.UUID, str]], *,
     at = now()
     ids = [mid for mid, _ in sent]
     details = dict(sent)
-    conn = connections.get("default")
+    conn = hot_connection()
     if conn.capabilities.dialect == "postgres":
         rows_pg = await conn.execute_query_dict(
             _SENT_ONE_STATEMENT_PG, [ids, at, token, [details[i] for i in ids]])
