@@ -18,7 +18,7 @@ from core.models.companies import MailSettings
 from core.models.enums import MessageStatus
 from core.services import claims, delivery, mail_settings, recording
 from worker import paced
-from worker.sending import NOT_HANDLED, Outbox, Work
+from worker.lanes import NOT_HANDLED, Outbox, Work
 from worker.smtp_answers import Outcome, SendResult
 from worker.transport import Gate, Transport, target_for
 

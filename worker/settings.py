@@ -13,7 +13,8 @@ from core.db import close_db, init_db
 from core.redis import close_redis, queue_name, redis_settings
 from core.settings import get_settings
 from worker.jobs import send_batch, send_message, sweep
-from worker.sending import Outbox, Sender
+from worker.lanes import Outbox
+from worker.sending import Sender
 from worker.transport import Transport
 
 log = logging.getLogger(__name__)
