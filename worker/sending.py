@@ -35,6 +35,12 @@ SENT_WRITE_TRIES = 5
 # it adds to every live dashboard's delay (issue #12: p99 <= 50 ms); under a bulk the writes
 # that arrive while one round is being published go together in the next round anyway.
 PUBLISH_LINGER_SECONDS = 0.005
+# Under a bulk (the last round had this many transitions or more) the publisher gathers
+# longer: fewer, larger rounds mean fewer bulk-state reads and Redis messages, and an api
+# runs a shared subscription once per Redis message. Dashboards see a bulk's changes at
+# most this much later; a quiet company's single changes keep the short wait.
+PUBLISH_BUSY_TRANSITIONS = 16
+PUBLISH_LINGER_BUSY_SECONDS = 0.025
 
 
 class GroupWriter(Generic[T, R]):
@@ -227,14 +233,17 @@ class Sender:
     async def _publisher(self) -> None:
         """Publish committed transitions in commit order, off the send path, several
         writes at a time; then what waits on SENT (anonymisation after a rejection)."""
+        busy = False
         while True:
             items = [await self._to_publish.get()]
             # A short wait gathers the writes of a busy moment into one round of publishing.
-            await asyncio.sleep(PUBLISH_LINGER_SECONDS)
+            await asyncio.sleep(PUBLISH_LINGER_BUSY_SECONDS if busy else PUBLISH_LINGER_SECONDS)
             while not self._to_publish.empty():
                 items.append(self._to_publish.get_nowait())
+            transitions = [t for ts, _ in items for t in ts]
+            busy = len(transitions) >= PUBLISH_BUSY_TRANSITIONS
             try:
-                await recording.publish_transitions([t for ts, _ in items for t in ts])
+                await recording.publish_transitions(transitions)
                 sent = [m for _, rows in items for m in rows]
                 if sent:
                     await after_rejection_sent(sent)
