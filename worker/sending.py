@@ -57,18 +57,10 @@ class GroupWriter(Generic[T, R]):
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: T) -> R:
-        fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, fut))
-        if len(self._tasks) < self._concurrency:
-            task = asyncio.create_task(self._run(), name=self._name)
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        # The write goes on when the submitter is cancelled (a stopping worker): a mail the
-        # server accepted is still recorded.
-        return await asyncio.shield(fut)
+        return (await self.submit_many([item]))[0]
 
     async def submit_many(self, items: Sequence[T]) -> list[R]:
-        """Several items in the same write (when they fit in one), each with its result."""
+        """Items in the same write (when they fit in one), each with its own result."""
         loop = asyncio.get_running_loop()
         futs: list[asyncio.Future[R]] = [loop.create_future() for _ in items]
         self._pending.extend(zip(items, futs, strict=True))
@@ -76,6 +68,8 @@ class GroupWriter(Generic[T, R]):
             task = asyncio.create_task(self._run(), name=self._name)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        # The write goes on when the submitter is cancelled (a stopping worker): a mail the
+        # server accepted is still recorded.
         return list(await asyncio.shield(asyncio.gather(*futs)))
 
     async def _run(self) -> None:
@@ -159,35 +153,34 @@ class Sender:
     async def record_sent(self, msg: claims.Outgoing, detail: str) -> bool:
         """SENDING → SENT right after the server's 250; returns once committed (False:
         another worker had taken the message over)."""
-        self._sent_rows[msg.id] = msg
-        try:
-            return bool(await self._writes.submit((True, msg.id, detail)))
-        finally:
-            self._sent_rows.pop(msg.id, None)
-            self.held.discard(msg.id)
+        return (await self.record_sent_and_claim(msg, detail, None))[0]
 
     async def record_sent_and_claim(self, msg: claims.Outgoing, detail: str,
                                     next_id: uuid.UUID | None
                                     ) -> tuple[bool, claims.Outgoing | None]:
         """record_sent and claim(next_id) in the same write (one statement, one commit):
         (whether this worker recorded the SENT, the next message claimed or None)."""
-        if next_id is None or next_id in self.held:
-            return await self.record_sent(msg, detail), None
+        if next_id in self.held:  # another task of this process has it
+            next_id = None
+        items = [(True, msg.id, detail)]
+        if next_id is not None:
+            items.append((False, next_id, ""))
+            self.held.add(next_id)
         self._sent_rows[msg.id] = msg
-        self.held.add(next_id)
         try:
-            won, claimed = await self._writes.submit_many(
-                [(True, msg.id, detail), (False, next_id, "")])
+            results = await self._writes.submit_many(items)
         except BaseException:
-            self.held.discard(next_id)
+            if next_id is not None:
+                self.held.discard(next_id)
             raise
         finally:
             self._sent_rows.pop(msg.id, None)
             self.held.discard(msg.id)
+        claimed = results[1] if next_id is not None else None
         assert claimed is None or isinstance(claimed, claims.Outgoing)
-        if claimed is None:
+        if claimed is None and next_id is not None:
             self.held.discard(next_id)
-        return bool(won), claimed
+        return bool(results[0]), claimed
 
     async def _write(self, items: list[tuple[bool, uuid.UUID, str]]) -> list[object]:
         """The SENTs and claims submitted together: one statement (PostgreSQL). A failed

@@ -80,13 +80,16 @@ _LEASE_EXPIRED = "lease expired; sending again with the same Message-ID"
 # The worker's per-mail writes on PostgreSQL: each one statement (its own transaction, one
 # round trip) that changes the rows, writes their events and, for SENT, moves the bulk
 # counters. A claim (QUEUED or SENDING → SENDING) changes no counter.
-_CLAIM_ONE_STATEMENT_PG = (
-    "WITH c AS (" + _CLAIM_PG + ")"
-    ", e AS (INSERT INTO message_event (message_id, status, previous_status, at, detail)"
-    " SELECT c.id, 'SENDING', c.previous, $4, CASE WHEN c.previous = 'SENDING'"
-    f" THEN '{_LEASE_EXPIRED}' END FROM c)"
-    " SELECT * FROM c")
-_SENT_ONE_STATEMENT_PG = (
+def _claim_events(name: str, at: str) -> str:
+    """CTE `name`: the SENDING events of the claimed rows `c`, at parameter `at`."""
+    return (", " + name + " AS (INSERT INTO message_event (message_id, status, previous_status, at,"
+            " detail) SELECT c.id, 'SENDING', c.previous, " + at + ", CASE WHEN c.previous"
+            f" = 'SENDING' THEN '{_LEASE_EXPIRED}' END FROM c)")
+
+
+# SENT rows `s`, their events and the bulk counters they move: $1 the ids, $2 the time,
+# $3 the token, $4 the details.
+_SENT_CTES = (
     "WITH s AS (" + _MARK_SENT_PG + ")"
     ", e AS (INSERT INTO message_event (message_id, status, previous_status, at, detail)"
     " SELECT s.id, 'SENT', 'SENDING', $2, d.detail"
@@ -94,8 +97,10 @@ _SENT_ONE_STATEMENT_PG = (
     ", b AS (UPDATE bulk_operation AS b SET queued = b.queued - c.n, sent = b.sent + c.n"
     " FROM (SELECT bulk_operation_id, count(*) AS n FROM s"
     " WHERE bulk_operation_id IS NOT NULL GROUP BY bulk_operation_id) AS c"
-    " WHERE b.id = c.bulk_operation_id)"
-    " SELECT * FROM s")
+    " WHERE b.id = c.bulk_operation_id)")
+_CLAIM_ONE_STATEMENT_PG = ("WITH c AS (" + _CLAIM_PG + ")"
+                           + _claim_events("e", "$4") + " SELECT * FROM c")
+_SENT_ONE_STATEMENT_PG = _SENT_CTES + " SELECT * FROM s"
 
 
 def _renumber(sql: str, mapping: dict[str, str]) -> str:
@@ -113,19 +118,10 @@ def _renumber(sql: str, mapping: dict[str, str]) -> str:
 # and ownership of a message now SENT.
 _FILLER = ", ".join("NULL" for _ in OUTGOING_FIELDS[4:])
 _SENT_AND_CLAIM_PG = (
-    "WITH s AS (" + _MARK_SENT_PG + ")"
-    ", e AS (INSERT INTO message_event (message_id, status, previous_status, at, detail)"
-    " SELECT s.id, 'SENT', 'SENDING', $2, d.detail"
-    " FROM s JOIN unnest($1::uuid[], $4::text[]) AS d(id, detail) ON d.id = s.id)"
-    ", b AS (UPDATE bulk_operation AS b SET queued = b.queued - c.n, sent = b.sent + c.n"
-    " FROM (SELECT bulk_operation_id, count(*) AS n FROM s"
-    " WHERE bulk_operation_id IS NOT NULL GROUP BY bulk_operation_id) AS c"
-    " WHERE b.id = c.bulk_operation_id)"
-    ", c AS (" + _renumber(_CLAIM_PG, {"$1": "$5", "$2": "$6", "$4": "$2"}) + ")"
-    ", ce AS (INSERT INTO message_event (message_id, status, previous_status, at, detail)"
-    " SELECT c.id, 'SENDING', c.previous, $2, CASE WHEN c.previous = 'SENDING'"
-    f" THEN '{_LEASE_EXPIRED}' END FROM c)"
-    " SELECT 'C' AS kind_of_row, c.* FROM c"
+    _SENT_CTES
+    + ", c AS (" + _renumber(_CLAIM_PG, {"$1": "$5", "$2": "$6", "$4": "$2"}) + ")"
+    + _claim_events("ce", "$2")
+    + " SELECT 'C' AS kind_of_row, c.* FROM c"
     " UNION ALL SELECT 'S', NULL, s.id, s.company_id, s.candidate_id, s.bulk_operation_id, "
     + _FILLER + " FROM s")
 
