@@ -289,29 +289,37 @@ async def crash_run(tmp: Path, n: int, connections: int, kills: int = 5) -> dict
             "recovery_s": last - restarted, "kills": float(kills)}
 
 
-async def send_bulk(svc: Service, token: str, app_ids: list[str]) -> float:
-    """Wait for the api, send the sendBulkEmail mutation; returns its wall-clock start."""
-    url = f"http://127.0.0.1:{svc.api_port}/graphql"
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(timeout=120) as client:
-        for _ in range(200):
+async def wait_for_api(svc: Service, tries: int = 300) -> None:
+    """Until the api answers /healthz (or `tries` tenths of a second have passed)."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        for _ in range(tries):
             with contextlib.suppress(httpx.HTTPError):
                 if (await client.get(f"http://127.0.0.1:{svc.api_port}/healthz")).status_code == 200:
-                    break
+                    return
             await asyncio.sleep(0.1)
-        body = ("Dear {{ candidate.first_name }} {{ candidate.last_name }},\n\n"
-                + "thank you for your interest in {{ position.title }} at {{ company.name }}. "
-                * 6)
-        variables = {"input": {"applicationIds": [gid("Application", a) for a in app_ids],
-                               "subject": "About {{ position.title }}, {{ candidate.first_name }}",
-                               "body": body}}
+
+
+async def send_bulk(svc: Service, token: str, app_ids: list[str]) -> tuple[float, float]:
+    """Wait for the api, send the sendBulkEmail mutation; returns its wall-clock start and
+    how long it took."""
+    await wait_for_api(svc)
+    # About 2 KB on the wire with its HTML alternative and headers, like (a)'s mails.
+    body = ("Dear {{ candidate.first_name }} {{ candidate.last_name }},\n\n"
+            + "thank you for your interest in {{ position.title }} at {{ company.name }}. " * 6)
+    variables = {"input": {"applicationIds": [gid("Application", a) for a in app_ids],
+                           "subject": "About {{ position.title }}, {{ candidate.first_name }}",
+                           "body": body}}
+    async with httpx.AsyncClient(timeout=120) as client:
         wall_start = time.time()
-        resp = await client.post(url, json={"query": MUTATION, "variables": variables},
-                                 headers=headers)
+        t0 = time.perf_counter()
+        resp = await client.post(f"http://127.0.0.1:{svc.api_port}/graphql",
+                                 json={"query": MUTATION, "variables": variables},
+                                 headers={"Authorization": f"Bearer {token}"})
+        mutation_s = time.perf_counter() - t0
     payload = resp.json()["data"]["sendBulkEmail"]
     if payload["errors"]:
         raise SystemExit(f"mutation errors: {payload['errors'][:3]}")
-    return wall_start
+    return wall_start, mutation_s
 
 
 async def service_run(tmp: Path, n: int, connections: int, workers: int = 1) -> dict[str, float]:
@@ -322,30 +330,7 @@ async def service_run(tmp: Path, n: int, connections: int, workers: int = 1) -> 
         app_ids = await svc.seed(n)
         svc.start("api")
         worker_procs = [svc.start("worker") for _ in range(workers)]
-        url = f"http://127.0.0.1:{svc.api_port}/graphql"
-        headers = {"Authorization": f"Bearer {token}"}
-        async with httpx.AsyncClient(timeout=120) as client:
-            for _ in range(200):
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"http://127.0.0.1:{svc.api_port}/healthz")).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
-            # About 2 KB on the wire with its HTML alternative and headers, like (a)'s mails.
-            body = ("Dear {{ candidate.first_name }} {{ candidate.last_name }},\n\n"
-                    + "thank you for your interest in {{ position.title }} at {{ company.name }}. "
-                    * 6)
-            variables = {"input": {"applicationIds": [gid("Application", a) for a in app_ids],
-                                   "subject": "About {{ position.title }}, {{ candidate.first_name }}",
-                                   "body": body}}
-            wall_start = time.time()
-            t0 = time.perf_counter()
-            resp = await client.post(url, json={"query": MUTATION, "variables": variables},
-                                     headers=headers)
-            mutation_s = time.perf_counter() - t0
-        data = resp.json()
-        payload = data["data"]["sendBulkEmail"]
-        if payload["errors"]:
-            raise SystemExit(f"mutation errors: {payload['errors'][:3]}")
+        wall_start, mutation_s = await send_bulk(svc, token, app_ids)
         peak = 0
         procs = [psutil.Process(w.pid) for w in worker_procs]
         last = None

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import math
 import os
@@ -41,7 +40,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from bulk import Service, start_sink  # noqa: E402
+from bulk import Service, start_sink, wait_for_api  # noqa: E402
 
 PER_CLIENT_PROCESS = 250
 SUBSCRIPTION = """subscription { messageStatusChanged {
@@ -256,12 +255,8 @@ async def main() -> None:
             svc.start("worker")
             base = f"http://127.0.0.1:{svc.api_port}"
             headers = {"Authorization": f"Bearer {token}"}
+            await wait_for_api(svc)
             async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
-                for _ in range(300):
-                    with contextlib.suppress(httpx.HTTPError):
-                        if (await http.get("/healthz")).status_code == 200:
-                            break
-                    await asyncio.sleep(0.1)
                 candidates = []
                 for i in range(20):
                     r = await http.post("/graphql", json={"query": CANDIDATE, "variables": {

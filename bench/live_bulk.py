@@ -27,7 +27,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from bulk import Service, send_bulk, start_sink  # noqa: E402
+from bulk import Service, send_bulk, start_sink, wait_for_api  # noqa: E402
 
 LIVE = ROOT / "bench" / "live.py"
 
@@ -46,7 +46,7 @@ async def one_run(tmp: Path, n: int, subscribers: int, tag: str,
         if subscribers:
             url = f"ws://127.0.0.1:{svc.api_port}/graphql"
             # Wait for the api before the clients connect.
-            await send_bulk_probe(svc)
+            await wait_for_api(svc)
             clients = subprocess.Popen([sys.executable, str(LIVE), "--client", url, token,
                                         str(subscribers), "0", str(ready), str(out), str(stop)],
                                        preexec_fn=(lambda: os.nice(nice)) if nice else None)
@@ -59,7 +59,7 @@ async def one_run(tmp: Path, n: int, subscribers: int, tag: str,
         cpu0 = sum(proc.cpu_times()[:2])
         cproc = psutil.Process(clients.pid) if clients is not None else None
         ccpu0 = sum(cproc.cpu_times()[:2]) if cproc is not None else 0.0
-        wall_start = await send_bulk(svc, token, app_ids)
+        wall_start, _ = await send_bulk(svc, token, app_ids)
         while True:
             count, last = await svc.sent_count(wall_start)
             if count >= n:
@@ -84,19 +84,6 @@ async def one_run(tmp: Path, n: int, subscribers: int, tag: str,
             clients.kill()
         await svc.teardown()
         sink.stop()
-
-
-async def send_bulk_probe(svc: Service) -> None:
-    import contextlib
-
-    import httpx
-
-    async with httpx.AsyncClient(timeout=10) as client:
-        for _ in range(300):
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(f"http://127.0.0.1:{svc.api_port}/healthz")).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
 
 
 async def main() -> None:
