@@ -136,6 +136,26 @@ def _outgoing_pg(row: dict[str, Any]) -> Outgoing:
                        "bcc_addrs": _json_list(row["bcc_addrs"])})
 
 
+def _claim_transition_pg(r: dict[str, Any], at: datetime) -> Transition:
+    """The transition of a row claimed by one of the PostgreSQL statements."""
+    return Transition(r["id"], r["company_id"], r["candidate_id"], r["bulk_operation_id"],
+                      S(r["previous"]), S.SENDING, at,
+                      _LEASE_EXPIRED if r["previous"] == S.SENDING else None)
+
+
+async def _claim_due_scheduled(ids: list[uuid.UUID], claimed: list[Outgoing], token: str
+                               ) -> tuple[list[Outgoing], list[Transition]]:
+    """Of `ids` not claimed: due scheduled messages of an operation, released (for the
+    whole operation) and claimed."""
+    if len(claimed) == len(ids):
+        return [], []
+    taken = {m.id for m in claimed}
+    rest = [i for i in ids if i not in taken]
+    if not await release_due_bulk(rest):
+        return [], []
+    return await _claim(rest, token)
+
+
 async def claim_many(message_ids: Sequence[uuid.UUID], token: str | None = None, *,
                      publish: bool = True) -> tuple[str, list[Outgoing], list[Transition]]:
     """Claim every claimable message of `message_ids` with one UPDATE; returns
@@ -146,13 +166,9 @@ async def claim_many(message_ids: Sequence[uuid.UUID], token: str | None = None,
     token = token or uuid.uuid4().hex
     ids = list(message_ids)
     claimed, transitions = await _claim(ids, token)
-    if len(claimed) < len(ids):
-        taken = {m.id for m in claimed}
-        rest = [i for i in ids if i not in taken]
-        if await release_due_bulk(rest):
-            more, more_t = await _claim(rest, token)
-            claimed += more
-            transitions += more_t
+    more, more_t = await _claim_due_scheduled(ids, claimed, token)
+    claimed += more
+    transitions += more_t
     if publish:
         await publish_transitions(transitions)
     return token, claimed, transitions
@@ -189,17 +205,9 @@ async def sent_and_claim(token: str, sent: Sequence[tuple[uuid.UUID, str]],
                                      details.get(r["id"])))
             continue
         claimed.append(_outgoing_pg(r))
-        claim_t.append(Transition(r["id"], r["company_id"], r["candidate_id"],
-                                  r["bulk_operation_id"], S(r["previous"]), S.SENDING, at,
-                                  _LEASE_EXPIRED if r["previous"] == S.SENDING else None))
-    if len(claimed) < len(ids):  # due scheduled messages: released, then claimed
-        taken = {m.id for m in claimed}
-        rest = [i for i in ids if i not in taken]
-        if await release_due_bulk(rest):
-            more, more_t = await _claim(rest, token)
-            claimed += more
-            claim_t += more_t
-    return sent_t, claimed, claim_t
+        claim_t.append(_claim_transition_pg(r, at))
+    more, more_t = await _claim_due_scheduled(ids, claimed, token)
+    return sent_t, claimed + more, claim_t + more_t
 
 async def renew_leases(token: str, message_ids: Sequence[uuid.UUID]) -> int:
     """Heartbeat: push forward the lease of those of `message_ids` still SENDING under
@@ -218,11 +226,7 @@ async def _claim(ids: list[uuid.UUID], token: str) -> tuple[list[Outgoing], list
     conn = hot_connection()
     if conn.capabilities.dialect == "postgres":
         rows = await conn.execute_query_dict(_CLAIM_ONE_STATEMENT_PG, [ids, lease, token, at])
-        return [_outgoing_pg(r) for r in rows], [
-            Transition(r["id"], r["company_id"], r["candidate_id"], r["bulk_operation_id"],
-                       S(r["previous"]), S.SENDING, at,
-                       _LEASE_EXPIRED if r["previous"] == S.SENDING else None)
-            for r in rows]
+        return [_outgoing_pg(r) for r in rows], [_claim_transition_pg(r, at) for r in rows]
     async with in_transaction():  # SQLite: the ORM
         before = dict(await Message.filter(id__in=ids).values_list("id", "status"))  # type: ignore[arg-type]
         await Message.filter(
