@@ -151,8 +151,15 @@ class Outbox:
                     ahead = asyncio.ensure_future(self._ahead(target, sent))
                     if work is None:  # the SENT of the last mail (and a claim if one came)
                         work, msg = await ahead
-                        ahead = (asyncio.ensure_future(self._ahead(target, None))
-                                 if work is not None else None)
+                        ahead = None
+                        if work is None:
+                            # One may have been submitted while that write ran, after
+                            # the write looked at the queue: this lane takes it, since
+                            # the submitter saw the lane still running.
+                            work = self._next(target)
+                            msg = await self._claim(work)
+                        if work is not None:
+                            ahead = asyncio.ensure_future(self._ahead(target, None))
                 # No await since the queue was found empty: a message submitted from now
                 # on sees this lane gone and starts another.
                 self.lanes[target].discard(me)  # type: ignore[arg-type]

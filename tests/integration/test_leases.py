@@ -104,3 +104,47 @@ async def test_a_sent_and_the_next_claim_written_together(tenant):
     await nxt.refresh_from_db()
     assert nxt.status == S.SENT and other.id == foreign.id
     await sender.close()
+
+
+class _HeldWrites(Sender):
+    """The worker's Sender whose SENT writes wait until the test lets them go: the moment
+    a lane's last write is under way, made as long as the test needs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing = asyncio.Event()
+        self.go_on = asyncio.Event()
+
+    async def record_sent_and_claim(self, msg, detail, next_id):  # type: ignore[no-untyped-def]
+        self.writing.set()
+        await self.go_on.wait()
+        return await super().record_sent_and_claim(msg, detail, next_id)
+
+
+async def test_a_message_handed_in_during_a_lanes_last_write_is_sent(tenant, sink):
+    """Two jobs for one server: the second hands its message in while the lane is writing
+    the SENT of the first job's mail and has already found its queue empty. The lane takes
+    it (found in CI: the lane used to end, and the second job waited forever)."""
+    from worker.jobs import send_each
+    from worker.lanes import Outbox
+    from worker.transport import Transport
+
+    first, second = await _queued(tenant, 2)
+    sender = _HeldWrites()
+    sender.start()
+    transport = Transport()
+    ctx = {"sender": sender, "transport": transport, "outbox": Outbox(sender, transport)}
+    try:
+        one = asyncio.create_task(send_each(ctx, [first.id]))
+        await asyncio.wait_for(sender.writing.wait(), 10)  # the 250 came, the write waits
+        two = asyncio.create_task(send_each(ctx, [second.id]))
+        await asyncio.sleep(0.2)  # the second job has handed its message in
+        sender.go_on.set()
+        done = await asyncio.wait_for(asyncio.gather(one, two), 10)
+    finally:
+        sender.go_on.set()
+        await ctx["outbox"].close()
+        await sender.close()
+        await transport.close()
+    assert [d[m.id][0] for d, m in zip(done, (first, second), strict=True)] == [S.SENT, S.SENT]
+    assert sorted(str(r.message["Subject"]) for r in await sink.wait_for(2)) == ["M0", "M1"]
