@@ -73,18 +73,25 @@ class GroupWriter(Generic[T, R]):
         return list(await asyncio.shield(asyncio.gather(*futs)))
 
     async def _run(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[:self._max], self._pending[self._max:]
-            try:
-                results = await self._write([item for item, _ in batch])
-            except Exception as exc:  # each submitter sees the failure of its write
-                for _, fut in batch:
+        me = asyncio.current_task()
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[:self._max], self._pending[self._max:]
+                try:
+                    results = await self._write([item for item, _ in batch])
+                except Exception as exc:  # each submitter sees the failure of its write
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    continue
+                for (_, fut), result in zip(batch, results, strict=True):
                     if not fut.done():
-                        fut.set_exception(exc)
-                continue
-            for (_, fut), result in zip(batch, results, strict=True):
-                if not fut.done():
-                    fut.set_result(result)
+                        fut.set_result(result)
+        finally:
+            # Out of the set as soon as it found nothing pending (no await in between): a
+            # submitter that comes before the done callback would otherwise count this
+            # task as running, start none, and its items would wait for the next submit.
+            self._tasks.discard(me)  # type: ignore[arg-type]
 
     async def drain(self) -> None:
         while self._tasks:

@@ -72,3 +72,18 @@ def test_lease_renewal_must_be_shorter_than_the_lease(monkeypatch):
     assert Settings().lease_renew_every == 2.5
     monkeypatch.delenv("RECRUITMAIL_LEASE_RENEW_SECONDS")
     assert Settings().lease_renew_every == pytest.approx(10 / 3)
+
+
+async def test_a_request_made_as_the_last_write_ends_is_written():
+    """A request that arrives after the writer found nothing more to do, before its task's
+    done callback ran, gets a writer of its own (it used to wait for the next request)."""
+    later: list[asyncio.Task[int]] = []
+
+    async def write(items: list[int]) -> list[int]:
+        if items == [1]:  # runs right after this write's task ends, before its callbacks
+            later.append(asyncio.create_task(w.submit(2)))
+        return items
+
+    w: GroupWriter[int, int] = GroupWriter(write, max_items=10, name="t", concurrency=1)
+    assert await w.submit(1) == 1
+    assert await asyncio.wait_for(later[0], 2) == 2
