@@ -123,7 +123,8 @@ class Outbox:
         ahead: asyncio.Future[tuple[Work | None, claims.Outgoing | None]] | None = None
 
         async def previous_written() -> None:
-            if ahead is not None:
+            # Written already (most mails): no pass through the event loop.
+            if ahead is not None and not ahead.done():
                 await asyncio.wait([ahead])
 
         async with self.transport.slot(target):
