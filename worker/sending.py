@@ -68,9 +68,19 @@ class GroupWriter(Generic[T, R]):
             task = asyncio.create_task(self._run(), name=self._name)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        # The write goes on when the submitter is cancelled (a stopping worker): a mail the
-        # server accepted is still recorded.
-        return list(await asyncio.shield(asyncio.gather(*futs)))
+        # The write runs in the writer's task: it goes on when the submitter is cancelled (a
+        # stopping worker), so a mail the server accepted is still recorded. Each result
+        # is awaited as it is (all come from the same write): no gather or shield, whose
+        # callbacks cost the submitter two more passes through the event loop a write.
+        try:
+            for fut in futs:
+                await fut
+        except BaseException:
+            for fut in futs:  # the same failure: retrieved, not logged as never retrieved
+                if fut.done() and not fut.cancelled():
+                    fut.exception()
+            raise
+        return [fut.result() for fut in futs]
 
     async def _run(self) -> None:
         me = asyncio.current_task()
