@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     # in one write (at most this many), and a connection takes its next mail only once the
     # write is done: a crash can re-send at most one mail per connection.
     sent_write_max: int = 50
+    # A writer with nothing in flight gathers requests this long before it writes, so the
+    # SENTs of connections whose 250s came within it go in one statement. It fits in the
+    # next mail's MAIL/RCPT/DATA round trips (the content waits for the write); on this
+    # 2-core machine 1 ms halved PostgreSQL's CPU a mail and raised a bulk's rate by a
+    # fifth (2 ms and more made connections wait at the gate). 0: write at once.
+    sent_write_linger_seconds: float = 0.001
     smtp_timeout_seconds: float = 30.0
     smtp_connections_per_server: int = 8
     # Extra CA bundle to verify SMTP servers' certificates (a company relay with a private CA).
@@ -180,6 +186,13 @@ class Settings(BaseSettings):
     @property
     def company_smtp_ports(self) -> list[tuple[int, int]]:
         return parse_ports(self.company_smtp_allowed_ports, "")
+
+    @field_validator("sent_write_linger_seconds")
+    @classmethod
+    def _short_linger(cls, v: float) -> float:
+        if not 0 <= v <= 0.1:
+            raise ValueError(f"must be from 0 to 0.1 seconds, got {v}")
+        return v
 
     @field_validator("lease_seconds", "sent_write_max", "sweep_interval_seconds")
     @classmethod

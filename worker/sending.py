@@ -7,7 +7,8 @@ one write (one statement a mail), which runs while the next mail's envelope is e
 that mail's content waits for the write, so a crash can send again at most one mail per
 connection (the one between the server's 250 and the write). Writes are grouped ("group
 commit"): while one write runs, the requests that arrive wait and go together in the next,
-at most `sent_write_max` a write; an idle writer writes at once.
+at most `sent_write_max` a write; an idle writer gathers for `sent_write_linger_seconds`
+(1 ms) first.
 """
 
 from __future__ import annotations
@@ -48,9 +49,10 @@ class GroupWriter(Generic[T, R]):
     call (at most `max_items`); each submitter gets its own item's result."""
 
     def __init__(self, write: Callable[[list[T]], Awaitable[Sequence[R]]], max_items: int,
-                 name: str, concurrency: int = 4) -> None:
+                 name: str, concurrency: int = 4, linger: float = 0.0) -> None:
         self._write = write
         self._max = max_items
+        self._linger = linger
         self._name = name
         self._concurrency = concurrency
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
@@ -85,6 +87,9 @@ class GroupWriter(Generic[T, R]):
     async def _run(self) -> None:
         me = asyncio.current_task()
         try:
+            if self._linger > 0 and len(self._pending) < self._max:
+                # Gather the requests of the next moment (other connections' 250s).
+                await asyncio.sleep(self._linger)
             while self._pending:
                 batch, self._pending = self._pending[:self._max], self._pending[self._max:]
                 try:
@@ -120,7 +125,8 @@ class Sender:
         # One writer for both: a lane hands over its SENT and asks for its next message at
         # the same moment, and both go in one statement (claims.sent_and_claim).
         self._writes: GroupWriter[tuple[bool, uuid.UUID, str], object] = GroupWriter(
-            self._write, s.sent_write_max, "claim-and-sent-writer")
+            self._write, s.sent_write_max, "claim-and-sent-writer",
+            linger=s.sent_write_linger_seconds)
         self._to_publish: asyncio.Queue[tuple[list[recording.Transition],
                                               list[claims.Outgoing]]] = asyncio.Queue()
         self._sent_rows: dict[uuid.UUID, claims.Outgoing] = {}

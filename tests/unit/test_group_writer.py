@@ -87,3 +87,20 @@ async def test_a_request_made_as_the_last_write_ends_is_written():
     w: GroupWriter[int, int] = GroupWriter(write, max_items=10, name="t", concurrency=1)
     assert await w.submit(1) == 1
     assert await asyncio.wait_for(later[0], 2) == 2
+
+
+async def test_an_idle_writer_gathers_the_requests_of_the_next_moment():
+    """Requests a moment apart (two connections' 250s) go in one write even when no write
+    was running: the idle writer lingers before it writes."""
+    calls: list[list[int]] = []
+
+    async def write(items: list[int]) -> list[int]:
+        calls.append(items)
+        return items
+
+    w: GroupWriter[int, int] = GroupWriter(write, max_items=10, name="t", linger=0.05)
+    first = asyncio.create_task(w.submit(1))
+    await asyncio.sleep(0.01)
+    second = asyncio.create_task(w.submit(2))
+    assert [await first, await second] == [1, 2]
+    assert calls == [[1, 2]]
