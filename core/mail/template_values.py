@@ -18,6 +18,10 @@ from core.mail.details import (
 def one_line(value: str | None) -> str | None:
     if value is None:
         return None
+    # Most values already are one line (printable: no control character, no whitespace
+    # but the ASCII space): as they are, without the regular expression (ten a recipient).
+    if value.isprintable() and "  " not in value and value[:1] != " " and value[-1:] != " ":
+        return value or None
     value = " ".join(CONTROL_CHARS.sub(" ", value).split())
     return value or None
 

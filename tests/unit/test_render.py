@@ -386,3 +386,25 @@ def test_text_only_templates_render_as_jinja_renders_them(body: str, context: st
     assert (fast, fast_sink) == (jinja, slow_sink)
     if "|" not in body and "{%" not in body.replace("{% raw %}", "").replace("{% endraw %}", ""):
         assert compiled.segments is not None  # the plain ones take the join
+
+
+def test_one_line_gives_the_same_as_the_full_clean_up_for_any_text():
+    """The fast path for values that already are one line agrees with folding control
+    characters and whitespace runs, on every kind of text a candidate record can hold."""
+    import random
+
+    from core.mail.details import CONTROL_CHARS
+    from core.mail.template_values import one_line
+
+    def slow(value: str) -> str | None:
+        return " ".join(CONTROL_CHARS.sub(" ", value).split()) or None
+
+    alphabet = ["a", "Z", "é", "ß", "李", " ", "  ", "\t", "\n", "\r", "\x00", "\x1f", "\x7f",
+                "\x85", "\x9f", "\u00a0", "\u2028", "\u200b", "\u3000", "\ufeff", "-", "'"]
+    rng = random.Random(7)
+    samples = ["", " ", "Nina de Vries", " Nina", "Nina ", "Ni  na", "Ni\u00a0na", "Ni\x85na"]
+    samples += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+                for _ in range(5000)]
+    for value in samples:
+        assert one_line(value) == slow(value), repr(value)
+    assert one_line(None) is None
