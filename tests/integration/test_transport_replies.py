@@ -52,17 +52,27 @@ class Scripted(SinkHandler):
         return await super().handle_DATA(server, session, envelope)
 
 
+@dataclass
+class Odd:
+    handler: Scripted
+    transport: Transport
+    target: SmtpTarget
+
+
 @pytest.fixture
-async def server(env: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Scripted, int]]:
+async def odd(env: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Odd]:
+    """The scripted server (SMTP timeout 1 s) and the worker's transport to it."""
     monkeypatch.setenv("RECRUITMAIL_SMTP_TIMEOUT_SECONDS", "1")
     reset_settings()
     handler = Scripted()
     loop = asyncio.get_running_loop()
     srv = await loop.create_server(lambda: SMTP(handler, hostname="odd.test", loop=loop),
                                    host="127.0.0.1", port=0)
+    transport = Transport()
     try:
-        yield handler, srv.sockets[0].getsockname()[1]
+        yield Odd(handler, transport, SmtpTarget("127.0.0.1", srv.sockets[0].getsockname()[1]))
     finally:
+        await transport.close()
         srv.close()
         reset_settings()
 
@@ -77,68 +87,44 @@ def _mail() -> Any:
 
 
 @pytest.mark.parametrize("silent_at", ["RCPT", "DATA"])
-async def test_a_server_that_goes_silent_fails_the_mail_for_now(server, silent_at) -> None:
-    handler, port = server
-    transport = Transport()
-    target = SmtpTarget("127.0.0.1", port)
-    try:
-        handler.silent_at = silent_at
-        result = await asyncio.wait_for(transport.send(target, _mail()), 10)
-        assert result.outcome == Outcome.TEMPORARY
-        assert "did not answer in time" in result.detail, result.detail
-        assert transport.pool(target).idle == []  # that connection is not reused
-        handler.silent_at = None
-        assert (await transport.send(target, _mail())).outcome == Outcome.SENT
-        assert handler.connections == 2 and len(handler.received) == 1
-    finally:
-        await transport.close()
+async def test_a_server_that_goes_silent_fails_the_mail_for_now(odd: Odd, silent_at: str) -> None:
+    odd.handler.silent_at = silent_at
+    result = await asyncio.wait_for(odd.transport.send(odd.target, _mail()), 10)
+    assert result.outcome == Outcome.TEMPORARY
+    assert "did not answer in time" in result.detail, result.detail
+    assert odd.transport.pool(odd.target).idle == []  # that connection is not reused
+    odd.handler.silent_at = None
+    assert (await odd.transport.send(odd.target, _mail())).outcome == Outcome.SENT
+    assert odd.handler.connections == 2 and len(odd.handler.received) == 1
 
 
-async def test_421_ends_the_connection_and_the_next_mail_takes_a_new_one(server) -> None:
-    handler, port = server
-    transport = Transport()
-    target = SmtpTarget("127.0.0.1", port)
-    try:
-        assert (await transport.send(target, _mail())).outcome == Outcome.SENT
-        handler.mail_reply = "421 4.7.0 Too busy, closing"
-        result = await transport.send(target, _mail())
-        # A 421 is the server asking to slow down (paced for a company server).
-        assert result.outcome == Outcome.THROTTLED and "Too busy" in result.detail
-        handler.mail_reply = None
-        assert (await transport.send(target, _mail())).outcome == Outcome.SENT
-        assert handler.connections == 2 and len(handler.received) == 2
-    finally:
-        await transport.close()
+async def test_421_ends_the_connection_and_the_next_mail_takes_a_new_one(odd: Odd) -> None:
+    assert (await odd.transport.send(odd.target, _mail())).outcome == Outcome.SENT
+    odd.handler.mail_reply = "421 4.7.0 Too busy, closing"
+    result = await odd.transport.send(odd.target, _mail())
+    # A 421 is the server asking to slow down (paced for a company server).
+    assert result.outcome == Outcome.THROTTLED and "Too busy" in result.detail
+    odd.handler.mail_reply = None
+    assert (await odd.transport.send(odd.target, _mail())).outcome == Outcome.SENT
+    assert odd.handler.connections == 2 and len(odd.handler.received) == 2
 
 
-async def test_a_connection_dropped_after_the_content_is_a_temporary_failure(server) -> None:
-    handler, port = server
-    transport = Transport()
-    target = SmtpTarget("127.0.0.1", port)
-    try:
-        handler.drop_after_content = True
-        result = await transport.send(target, _mail())
-        assert result.outcome == Outcome.TEMPORARY, result
-        handler.drop_after_content = False
-        assert (await transport.send(target, _mail())).outcome == Outcome.SENT
-        assert handler.connections == 2
-    finally:
-        await transport.close()
+async def test_a_connection_dropped_after_the_content_is_a_temporary_failure(odd: Odd) -> None:
+    odd.handler.drop_after_content = True
+    result = await odd.transport.send(odd.target, _mail())
+    assert result.outcome == Outcome.TEMPORARY, result
+    odd.handler.drop_after_content = False
+    assert (await odd.transport.send(odd.target, _mail())).outcome == Outcome.SENT
+    assert odd.handler.connections == 2
 
 
-async def test_the_wait_at_the_gate_is_not_a_server_timeout(server) -> None:
+async def test_the_wait_at_the_gate_is_not_a_server_timeout(odd: Odd) -> None:
     """The content waits after the 354 for the previous mail's SENT write: a slow write
     (longer than the SMTP timeout) must not fail the mail as a silent server."""
-    handler, port = server
-    transport = Transport()
-    target = SmtpTarget("127.0.0.1", port)
 
     async def slow_write() -> None:
         await asyncio.sleep(1.5)
 
-    try:
-        result = await transport.send(target, _mail(), before_data=slow_write)
-        assert result.outcome == Outcome.SENT, result
-        assert len(handler.received) == 1
-    finally:
-        await transport.close()
+    result = await odd.transport.send(odd.target, _mail(), before_data=slow_write)
+    assert result.outcome == Outcome.SENT, result
+    assert len(odd.handler.received) == 1
