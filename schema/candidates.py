@@ -12,14 +12,13 @@ from core.mail.addresses import normalize_address
 from schema.company import one_line
 from schema.context import Info
 from schema.enums import ApplicationStatus
-from schema.errors import UserError, field_error, not_found, user_errors
-from schema.relay import connection, paginate, uuid_of
+from schema.errors import Payload, field_error, not_found, user_errors
+from schema.relay import by_id, connection, paginate, uuid_of
 from schema.types.candidates import (
     Application,
     ApplicationConnection,
     Candidate,
     CandidateConnection,
-    load_candidate,
 )
 
 MAX_NAME = 200
@@ -65,15 +64,13 @@ class CreateApplicationInput:
 
 
 @strawberry.type
-class CandidatePayload:
+class CandidatePayload(Payload):
     candidate: Candidate | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class ApplicationPayload:
+class ApplicationPayload(Payload):
     application: Application | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -88,9 +85,7 @@ class CandidateQuery:
                            | Q(email__icontains=term))
         return connection(await paginate(qs, first, after), "Candidate")
 
-    @strawberry.field
-    async def candidate(self, info: Info, id: strawberry.ID) -> Candidate | None:
-        return await load_candidate(info, uuid_of(id, "Candidate"))
+    candidate: Candidate | None = strawberry.field(resolver=by_id("Candidate"))
 
     @strawberry.field
     async def applications(

@@ -20,7 +20,7 @@ from core.services.mail_settings import load_subsidiary
 from core.settings import get_settings
 from schema.context import Info
 from schema.enums import SenderNameMode, SmtpProvider, SmtpSecurity
-from schema.errors import UserError, field_error, not_found, user_errors
+from schema.errors import Payload, field_error, not_found, user_errors
 from schema.relay import uuid_of
 from schema.types.candidates import RejectionReason
 from schema.types.company import Company, Employee, Position
@@ -46,27 +46,23 @@ def one_line(value: str, max_len: int, what: str, *path: str) -> tuple[str, list
 
 
 @strawberry.type
-class PositionPayload:
+class PositionPayload(Payload):
     position: Position | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class RejectionReasonPayload:
+class RejectionReasonPayload(Payload):
     rejection_reason: RejectionReason | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class EmployeePayload:
+class EmployeePayload(Payload):
     employee: Employee | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class CompanyPayload:
+class CompanyPayload(Payload):
     company: Company | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input
@@ -125,10 +121,9 @@ class SmtpTestStep:
 
 
 @strawberry.type
-class SmtpTestPayload:
+class SmtpTestPayload(Payload):
     ok: bool = strawberry.field(description="Every step that was needed succeeded.")
     steps: list[SmtpTestStep] = strawberry.field(default_factory=list)
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type

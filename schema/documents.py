@@ -8,7 +8,7 @@ from core.models.enums import DocumentAccessLevel as Level
 from core.services import documents as service
 from schema.context import Info
 from schema.enums import DocumentAccessLevel
-from schema.errors import UserError, not_found, payload_of, user_errors
+from schema.errors import Payload, not_found, payload_of, user_errors
 from schema.relay import uuid_of
 from schema.types.documents import Document
 from schema.uploads import stage_uploads
@@ -34,9 +34,8 @@ class SetDocumentAccessInput:
 
 
 @strawberry.type
-class DocumentPayload:
+class DocumentPayload(Payload):
     document: Document | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type

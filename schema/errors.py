@@ -34,6 +34,14 @@ class UserError:
                    field=list(err.field) if err.field is not None else None)
 
 
+@strawberry.type
+class Payload:
+    """What every mutation's payload carries besides its result: the input errors (empty
+    when it succeeded, and then nothing was written)."""
+
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
 def user_errors(exc: InputError | Iterable[FieldError]) -> list[UserError]:
     errors = exc.errors if isinstance(exc, InputError) else exc
     return [UserError.from_field_error(e) for e in errors]

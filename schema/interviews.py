@@ -6,15 +6,14 @@ import strawberry
 from strawberry.file_uploads import Upload
 
 from core import models
-from core.errors import FieldError
 from core.services import interviews as service
 from schema.context import Info
-from schema.errors import UserError, payload_of
+from schema.errors import Payload, payload_of
 from schema.messages import MessagePayload, message_payload
-from schema.relay import uuid_of
-from schema.types.interviews import Interview, load_interview
+from schema.relay import by_id, uuid_of
+from schema.types.interviews import Interview
 from schema.types.messages import Message
-from schema.uploads import ids_or_errors, stage_uploads, template_id_or_error
+from schema.uploads import checked_template_id, ids_or_errors, stage_uploads, template_id_or_error
 
 
 @strawberry.input
@@ -79,18 +78,15 @@ class SendInterviewInvitationInput:
 
 
 @strawberry.type
-class InterviewPayload:
+class InterviewPayload(Payload):
     interview: Interview | None = None
     message: Message | None = strawberry.field(
         default=None, description="The update or cancellation sent to the candidate, if any.")
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class InterviewQuery:
-    @strawberry.field
-    async def interview(self, info: Info, id: strawberry.ID) -> Interview | None:
-        return await load_interview(info, uuid_of(id, "Interview"))
+    interview: Interview | None = strawberry.field(resolver=by_id("Interview"))
 
 
 @strawberry.type
@@ -109,8 +105,7 @@ class InterviewMutation:
     @strawberry.mutation
     async def reschedule_interview(self, info: Info,
                                    input: RescheduleInterviewInput) -> InterviewPayload:
-        errors: list[FieldError] = []
-        template_id = template_id_or_error(input.template_id, errors)
+        template_id, errors = checked_template_id(input.template_id)
         return await payload_of(InterviewPayload, lambda: service.reschedule_interview(
             employee=info.context.viewer, interview_id=uuid_of(input.interview_id, "Interview"),
             starts_at=input.starts_at, ends_at=input.ends_at, location=input.location,
@@ -120,8 +115,7 @@ class InterviewMutation:
 
     @strawberry.mutation
     async def cancel_interview(self, info: Info, input: CancelInterviewInput) -> InterviewPayload:
-        errors: list[FieldError] = []
-        template_id = template_id_or_error(input.template_id, errors)
+        template_id, errors = checked_template_id(input.template_id)
         return await payload_of(InterviewPayload, lambda: service.cancel_interview(
             employee=info.context.viewer, interview_id=uuid_of(input.interview_id, "Interview"),
             notify=input.notify_candidate is not False, template_id=template_id,

@@ -14,17 +14,15 @@ from core.services import bulk, messaging
 from core.services.documents import StagedFile
 from schema.context import Info
 from schema.enums import MessageStatus
-from schema.errors import UserError, not_found, payload_of
-from schema.relay import uuid_of
+from schema.errors import Payload, not_found, payload_of
+from schema.relay import by_id, uuid_of
 from schema.types.messages import (
     BulkOperation,
     Message,
     MessageConnection,
-    load_bulk_operation,
-    load_message,
     message_connection,
 )
-from schema.uploads import ids_or_errors, stage_uploads, template_id_or_error
+from schema.uploads import checked_template_id, ids_or_errors, stage_uploads, template_id_or_error
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -54,16 +52,13 @@ class SendMessageInput:
 
 
 @strawberry.type
-class MessagePayload:
+class MessagePayload(Payload):
     message: Message | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class MessageQuery:
-    @strawberry.field
-    async def message(self, info: Info, id: strawberry.ID) -> Message | None:
-        return await load_message(info, uuid_of(id, "Message"))
+    message: Message | None = strawberry.field(resolver=by_id("Message"))
 
     @strawberry.field
     async def messages(
@@ -82,9 +77,7 @@ class MessageQuery:
             qs = qs.filter(bulk_operation_id=uuid_of(bulk_operation_id, "BulkOperation"))
         return await message_connection(info, qs, first, after)
 
-    @strawberry.field
-    async def bulk_operation(self, info: Info, id: strawberry.ID) -> BulkOperation | None:
-        return await load_bulk_operation(info, uuid_of(id, "BulkOperation"))
+    bulk_operation: BulkOperation | None = strawberry.field(resolver=by_id("BulkOperation"))
 
 
 @strawberry.input
@@ -115,9 +108,8 @@ class RejectApplicationsInput:
 
 
 @strawberry.type
-class BulkOperationPayload:
+class BulkOperationPayload(Payload):
     bulk_operation: BulkOperation | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -156,8 +148,7 @@ class MessageMutation:
     @strawberry.mutation
     async def reject_applications(self, info: Info,
                                   input: RejectApplicationsInput) -> BulkOperationPayload:
-        errors: list[FieldError] = []
-        template_id = template_id_or_error(input.template_id, errors)
+        template_id, errors = checked_template_id(input.template_id)
         return await payload_of(BulkOperationPayload, lambda: bulk.reject_applications(
             employee=info.context.viewer,
             application_ids=[uuid_of(a, "Application") for a in input.application_ids],

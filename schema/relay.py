@@ -121,6 +121,16 @@ async def load_required(info: Any, type_name: str, pk: uuid.UUID | None) -> Any:
     return present(await load(info, type_name, pk))
 
 
+def by_id(type_name: str) -> Callable[..., Awaitable[Any]]:
+    """The resolver of a `thing(id: ID!): Thing` query field (typed by the field's annotation):
+    the viewer's object behind a global id of that type; None for any other id, as node(id:)."""
+
+    async def resolve(info: strawberry.Info, id: strawberry.ID) -> Any:
+        return await load(info, type_name, uuid_of(id, type_name))
+
+    return resolve
+
+
 def present(found: T | None) -> T:
     """The object behind a non-null relation (its row always exists)."""
     assert found is not None

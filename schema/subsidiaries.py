@@ -19,7 +19,7 @@ from schema.company import (
     save_email_settings,
 )
 from schema.context import Info
-from schema.errors import UserError, field_error, forbidden, not_found, user_errors
+from schema.errors import Payload, field_error, forbidden, not_found, user_errors
 from schema.relay import uuid_of
 from schema.types.company import Subsidiary
 
@@ -34,9 +34,8 @@ class SubsidiaryInput(CompanyEmailSettingsInput):
 
 
 @strawberry.type
-class SubsidiaryPayload:
+class SubsidiaryPayload(Payload):
     subsidiary: Subsidiary | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type

@@ -10,7 +10,7 @@ from core.services import preview as previews
 from core.services import templates as service
 from schema.context import Info
 from schema.enums import TemplateKind
-from schema.errors import UserError, payload_of, user_errors
+from schema.errors import Payload, UserError, payload_of, user_errors
 from schema.relay import uuid_of
 from schema.types.templates import EmailTemplate, Placeholder
 from schema.uploads import ids_or_errors
@@ -67,15 +67,13 @@ class EmailTemplateInput:
 
 
 @strawberry.type
-class EmailTemplatePayload:
+class EmailTemplatePayload(Payload):
     template: EmailTemplate | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class DeletePayload:
+class DeletePayload(Payload):
     deleted_id: strawberry.ID | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input

@@ -62,3 +62,10 @@ def template_id_or_error(value: str | None, errors: list[FieldError]) -> Any:
     if pk is None:
         errors.append(not_found("template", "input", "templateId"))
     return pk
+
+
+def checked_template_id(value: str | None) -> tuple[Any, list[FieldError]]:
+    """`template_id_or_error` for a mutation whose only id to check is its templateId: the
+    uuid and the errors found (none or the one)."""
+    errors: list[FieldError] = []
+    return template_id_or_error(value, errors), errors
