@@ -40,7 +40,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from bulk import Service, start_sink, wait_for_api  # noqa: E402
+from harness import Service, start_sink, wait_for_api  # noqa: E402
 
 PER_CLIENT_PROCESS = 250
 SUBSCRIPTION = """subscription { messageStatusChanged {

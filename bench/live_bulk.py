@@ -27,7 +27,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from bulk import Service, send_bulk, start_sink, wait_for_api  # noqa: E402
+from harness import Service, send_bulk, start_sink, wait_for_api  # noqa: E402
 
 LIVE = ROOT / "bench" / "live.py"
 

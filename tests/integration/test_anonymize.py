@@ -1,25 +1,17 @@
-"""Anonymisation on real parts: after it, a dump of the whole database (pg_dump, sqlite
-.dump and the raw SQLite file) and the blob directory hold nothing of the candidate."""
+"""Anonymising one candidate: afterwards a dump of the whole database (pg_dump, sqlite
+.dump and the raw SQLite file) and the blob directory hold nothing of the candidate, and
+interview texts are matched on whole names."""
 
 from __future__ import annotations
 
-import logging
-import os
-import re
-import sqlite3
-import subprocess
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pytest
 from tortoise import Tortoise
 
 from core.models import (
     Application,
-    BulkOperation,
     Candidate,
     Document,
     EmailTemplate,
@@ -33,16 +25,21 @@ from core.models import (
 from core.models.enums import (
     ApplicationStatus,
     AttendeeResponse,
-    BulkOperationKind,
-    BulkOperationState,
     MessageDirection,
     MessageKind,
     MessageStatus,
     TemplateKind,
 )
-from core.services import delivery, interviews, messaging, recording
+from core.services import interviews, messaging, recording
 from core.services.anonymize import anonymize_candidate, anonymize_candidates
 from core.services.documents import create_documents, stage_bytes, upload_document
+from tests.support.personal_data import (
+    SECRETS,
+    ZEB_EMAIL,
+    _blob_files,
+    _database_views,
+    _found,
+)
 
 if TYPE_CHECKING:  # a EnvInfo imported for real would be collected as a test class
     from tests.conftest import EnvInfo
@@ -52,65 +49,9 @@ if TYPE_CHECKING:  # a EnvInfo imported for real would be collected as a test cl
 Worker = Callable[..., Awaitable[None]]
 
 S = MessageStatus
-ZEB_EMAIL = "zebulon.quixotic@example.org"
-# Everything of Zebulon's that must vanish (lower case; searched case-insensitively).
-SECRETS = [
-    "zebulon", "quixotic", "kumquat", "marmalade-ostrich", "zq-second", "xylophone-tangerine",
-    "platypus", "narwhal", "wombat", "bounced-llama",
-]
+
 # The other candidate's, which must stay (also proves the dump scanning sees blobs).
 KEPT = ["philomena", "marchbanks", "gooseberry-lantern", "hedgehog-raw", "philo-doc-badger"]
-
-
-# --- looking at everything there is ----------------------------------------------------
-
-
-_HEX_BLOBS = [re.compile(rb"X'([0-9a-fA-F]+)'"), re.compile(rb"\\\\x([0-9a-fA-F]+)")]
-
-
-def _with_decoded_blobs(dump: bytes) -> bytes:
-    """Binary columns appear hex-encoded in dumps (bytea \\x..., sqlite X'...'): decode."""
-    out = [dump]
-    for pat in _HEX_BLOBS:
-        for m in pat.finditer(dump):
-            hexdigits = m.group(1)
-            if len(hexdigits) % 2 == 0:
-                out.append(bytes.fromhex(hexdigits.decode()))
-    return b"\n".join(out).lower()
-
-
-def _database_views(env: EnvInfo) -> dict[str, bytes]:
-    """name -> lower-cased bytes of every way of looking at the stored data."""
-    if env.backend == "postgres":
-        dump = subprocess.run(["pg_dump", "--no-owner", env.database_url], check=True,
-                              capture_output=True, timeout=60).stdout
-        return {"pg_dump": _with_decoded_blobs(dump)}
-    path = Path(env.database_url[len("sqlite://"):])
-    con = sqlite3.connect(path)
-    try:
-        dump = "\n".join(con.iterdump()).encode()
-    finally:
-        con.close()
-    views = {"sqlite .dump": _with_decoded_blobs(dump)}
-    for suffix in ("", "-wal", "-journal"):
-        f = Path(str(path) + suffix)
-        if f.exists():
-            views[f"raw file {f.name}"] = f.read_bytes().lower()
-    return views
-
-
-def _blob_files(env: EnvInfo) -> dict[str, bytes]:
-    root = env.tmp / "blobs"
-    out = {}
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            p = Path(dirpath) / name
-            out[str(p.relative_to(root))] = p.read_bytes().lower()
-    return out
-
-
-def _found(views: dict[str, bytes], needles: list[str]) -> list[tuple[str, str]]:
-    return [(where, n) for where, data in views.items() for n in needles if n.encode() in data]
 
 
 # --- the scene -------------------------------------------------------------------------
@@ -335,106 +276,6 @@ async def test_nothing_of_the_candidate_is_left_anywhere(
     await zeb.refresh_from_db()
     assert zeb.anonymized_at is not None
     assert await Message.filter(candidate_id=zeb.id, status=S.SENT).count() == 2
-    assert _found(_database_views(db), SECRETS) == []
-
-
-async def test_waiting_bulk_message_is_cancelled_with_counters(tenant: Tenant, db: EnvInfo) -> None:
-    cid = tenant.company.id
-    cand = await Candidate.create(company_id=cid, first_name="Zebulon", last_name="Quixotic",
-                                  email=ZEB_EMAIL)
-    bulk = await BulkOperation.create(company_id=cid, kind=BulkOperationKind.EMAIL, total=1,
-                                      queued=1, created_by=tenant.employee)
-    company = tenant.company
-    msg = await messaging.store_one(messaging.Draft(
-        company=company, candidate=cand, kind=MessageKind.BULK, subject="Kumquat",
-        body="marmalade-ostrich", sender=tenant.employee, bulk_operation_id=bulk.id))
-    assert msg.status == S.QUEUED
-
-    result = await anonymize_candidates([cand.id, uuid.uuid4()], company_id=cid)
-
-    assert result.messages_cancelled == 1 and len(result.missing) == 1
-    await msg.refresh_from_db()
-    assert msg.status == S.CANCELLED and msg.body == ""
-    await bulk.refresh_from_db()
-    # Its only message was cancelled, so the operation is (recording.refresh_bulk_state).
-    assert bulk.queued == 0 and bulk.state == BulkOperationState.CANCELLED
-    assert [e.status for e in await MessageEvent.filter(message_id=msg.id).order_by("id")] == [
-        S.QUEUED, S.CANCELLED]
-    # The worker that finds the job later sends nothing.
-    assert await delivery.claim(msg.id) is None
-
-
-async def test_many_candidates_set_wise_and_only_the_company(
-    tenant: Tenant, other_tenant: Tenant, db: EnvInfo, caplog: pytest.LogCaptureFixture
-) -> None:
-    cid = tenant.company.id
-    n = 620  # more than one chunk
-    pos = await Position.create(company_id=cid, title="Support")
-    cands = [Candidate(id=uuid.uuid4(), company_id=cid, first_name=f"Zebulon{i}",
-                       last_name="Quixotic", email=f"zebulon{i}@example.org") for i in range(n)]
-    await Candidate.bulk_create(cands, batch_size=500)
-    await Application.bulk_create(
-        [Application(company_id=cid, candidate_id=c.id, position_id=pos.id,
-                     status=ApplicationStatus.REJECTED, rejected_at=recording.now(),
-                     rejection_note=f"{c.first_name}: wombat") for c in cands], batch_size=500)
-    now = recording.now()
-    msgs = [Message(id=uuid.uuid4(), company_id=cid, candidate_id=c.id, kind=MessageKind.REJECTION,
-                    status=S.SENT, from_name="Ada Admin", from_address="recruiting@mail.test",
-                    to_addrs=[c.email], subject="Kumquat", body=f"Dear {c.first_name}",
-                    rfc_message_id=f"{uuid.uuid4().hex}@mail.test", sent_at=now, created_at=now)
-            for c in cands]
-    await Message.bulk_create(msgs, batch_size=500)
-    await MessageEvent.bulk_create(
-        [MessageEvent(message_id=m.id, status=S.SENT, at=now, detail=f"250 ok {m.to_addrs[0]}")
-         for m in msgs], batch_size=500)
-    other = await Candidate.create(company_id=other_tenant.company.id, first_name="Zebulon",
-                                   last_name="Elsewhere", email="zebulon@globex.example")
-
-    caplog.set_level(logging.DEBUG, logger="tortoise.db_client")
-    caplog.clear()
-    result = await anonymize_candidates([c.id for c in cands] + [other.id], company_id=cid)
-    statements = len([r for r in caplog.records if r.name == "tortoise.db_client"])
-    caplog.set_level(logging.WARNING, logger="tortoise.db_client")
-
-    assert result.candidates == n and result.newly_anonymized == n
-    assert result.missing == [other.id]
-    assert result.messages == n and result.events == n and result.applications == n
-    # Set-wise: a few dozen statements per chunk of 500, not a few per candidate.
-    assert statements < 60, statements
-    assert await Candidate.filter(company_id=cid, anonymized_at__isnull=True).count() == 0
-    assert await Candidate.filter(company_id=cid, email__isnull=False).count() == 0
-    assert await Message.filter(company_id=cid, status=S.SENT, subject="[anonymized]").count() == n
-    assert await MessageEvent.filter(detail__isnull=False).count() == 0
-    assert await Application.filter(company_id=cid, rejection_note__isnull=False).count() == 0
-    await other.refresh_from_db()
-    assert other.email == "zebulon@globex.example" and other.anonymized_at is None
-    assert _found(_database_views(db), ["zebulon1@", "wombat", "dear zebulon"]) == []
-
-
-async def test_message_being_sent_is_reported_and_a_second_run_clears_it(
-    tenant: Tenant, db: EnvInfo
-) -> None:
-    cid = tenant.company.id
-    cand = await Candidate.create(company_id=cid, first_name="Zebulon", last_name="Quixotic",
-                                  email=ZEB_EMAIL)
-    msg = await messaging.send_message(employee=tenant.employee, candidate_id=cand.id,
-                                       subject="Kumquat", body="marmalade-ostrich")
-    assert await delivery.claim(msg.id) is not None  # a worker is sending it right now
-
-    first = await anonymize_candidates([cand.id], company_id=cid)
-
-    assert first.in_flight_message_ids == [msg.id] and first.messages_cancelled == 0
-    await msg.refresh_from_db()
-    assert msg.status == S.SENDING and msg.body == ""  # the worker has its copy already
-    # The worker finishes and writes the relay's answer, which may quote the address.
-    await delivery.mark_sent(msg.id, detail=f"250 2.0.0 queued for <{ZEB_EMAIL}>")
-    second = await anonymize_candidates([cand.id], company_id=cid)
-    assert second.in_flight_message_ids == [] and second.newly_anonymized == 0
-    await msg.refresh_from_db()
-    assert msg.status == S.SENT
-    assert [(e.status, e.detail) for e in
-            await MessageEvent.filter(message_id=msg.id).order_by("id")] == [
-        (S.QUEUED, None), (S.SENDING, None), (S.SENT, None)]
     assert _found(_database_views(db), SECRETS) == []
 
 

@@ -13,13 +13,8 @@ import pytest
 from core.models import Company, EmailTemplate, Message
 from tests.support.fixtures import make_tenant
 from tests.support.paths import RUN
+from tests.support.template_graphql import CREATE_APPLICATION, CREATE_CANDIDATE, CREATE_POSITION
 
-CREATE_CANDIDATE = """mutation($input: CreateCandidateInput!) {
-  createCandidate(input: $input) { candidate { id } errors { code field message } } }"""
-CREATE_POSITION = """mutation { createPosition(input: {title: "Backend Engineer"}) {
-  position { id } errors { code } } }"""
-CREATE_APPLICATION = """mutation($c: ID!, $p: ID!) {
-  createApplication(input: {candidateId: $c, positionId: $p}) { application { id } errors { code } } }"""
 SCHEDULE = """mutation($input: ScheduleInterviewInput!) {
   scheduleInterview(input: $input) { interview { id details sequence candidateResponse }
   errors { code field message } } }"""

@@ -6,8 +6,9 @@ sits on top and may import anything. Every import statement counts, including im
 functions and under `if TYPE_CHECKING:`: a lazy import running back up is still a dependency.
 
 No two source files import one another, directly or through others (no strongly connected
-component of the file import graph holds more than one file), and no source file of the
-application packages is over 400 lines (`core/migrations` and static assets aside).
+component of the file import graph holds more than one file), and no source file is over 400
+lines: the application packages (`core/migrations` and static assets aside), the tests and the
+benchmarks (test data and installed test tools aside).
 """
 
 from __future__ import annotations
@@ -196,10 +197,16 @@ def test_no_import_circle_between_files(tree: Tree) -> None:
     assert circles == [], "files importing one another:\n" + "\n".join(" <-> ".join(c) for c in circles)
 
 
+def _tests_and_benchmarks() -> list[Path]:
+    """The Python files of tests/ and bench/ (the test data and installed tools aside)."""
+    return [path for folder in ("tests", "bench") for path in sorted((ROOT / folder).rglob("*.py"))
+            if not {"data", "tools"} & set(path.relative_to(ROOT).parts[1:2])]
+
+
 def test_no_source_file_over_400_lines(tree: Tree) -> None:
     long = sorted(
         f"{path.relative_to(ROOT)}: {n} lines"
-        for path in tree.files.values()
+        for path in [*tree.files.values(), *_tests_and_benchmarks()]
         if (n := len(path.read_text().splitlines())) > MAX_LINES
     )
     assert long == [], f"source files over {MAX_LINES} lines:\n" + "\n".join(long)
