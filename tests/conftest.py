@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.support.fixtures", "tests.support.api", "tests.support.inbound"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.api", "tests.support.inbound",
+                  "tests.support.company_smtp", "tests.support.subsidiaries"]
 
 BACKENDS = [
     b.strip()

@@ -29,7 +29,7 @@ from starlette.routing import Route, WebSocketRoute
 from strawberry.types import Info
 
 from api.graphiql import OfflineGraphQL, static_routes
-from tests.support.browser import browser_unavailable, run_node_script
+from tests.support.browser import run_node_script
 
 pytestmark = pytest.mark.slow
 
@@ -74,13 +74,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def browser_ready() -> None:
-    reason = browser_unavailable()
-    if reason:
-        pytest.skip(f"headless browser not available: {reason}")
 
 
 @pytest.fixture

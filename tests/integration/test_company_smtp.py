@@ -19,13 +19,10 @@ import pytest
 
 from core.models import BulkOperation, Company, Message, MessageEvent
 from core.services import pacing
-from tests.integration.test_graphql_bulk import _applicants, _send_bulk
-from tests.support import company_smtp
+from tests.support.bulk_graphql import _applicants, _send_bulk
 from tests.support.company_smtp import SETTINGS, S, _knobs
 from tests.support.fixtures import drain_tenant
 from tests.support.limited_smtp import LimitedServer, Limits, start_limited
-
-local_servers = company_smtp.local_servers  # the fixture, under its name for pytest
 
 BULK = """query($id: ID!) { bulkOperation(id: $id) { state sent failed expectedCompletionAt
   messages(first: 100) { edges { node { status attempts expectedSendAt } } } } }"""

@@ -9,12 +9,9 @@ import pytest
 
 from core.ids import to_global_id
 from core.models import Company, Message
-from tests.integration.test_graphql_bulk import _applicants
-from tests.support import company_smtp
+from tests.support.bulk_graphql import _applicants
 from tests.support.company_smtp import SETTINGS, S, _knobs
 from tests.support.limited_smtp import Limits, start_limited
-
-local_servers = company_smtp.local_servers  # the fixture, under its name for pytest
 
 TEST_SMTP = """mutation($input: CompanyEmailSettingsInput) {
   testCompanySmtp(input: $input) { ok steps { step ok status message }

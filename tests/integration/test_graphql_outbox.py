@@ -11,7 +11,7 @@ from typing import Any
 from core.ids import to_global_id
 from core.models import Application, Interview
 from core.models.enums import AttendeeResponse
-from tests.integration.test_graphql_bulk import _applicants, _send_bulk
+from tests.support.bulk_graphql import _applicants, _send_bulk
 
 COUNTS = """
 query($direction: MessageDirection) { messageCounts(direction: $direction) { status count } }"""

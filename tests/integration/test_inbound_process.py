@@ -15,8 +15,8 @@ import pytest
 
 from core.models import InboundEmail, Interview
 from core.models.enums import AttendeeResponse
-from tests.integration.test_inbound import calendar_mail, reply_ics
 from tests.support.inbound import make_interview, smtp_send
+from tests.support.inbound_mail import calendar_mail, reply_ics
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,8 +19,8 @@ from collections.abc import Callable
 
 from core.models import InboundEmail, Interview, Message
 from core.models.enums import AttendeeResponse, MessageStatus
-from tests.integration.test_inbound import calendar_mail, reply_ics
 from tests.support.inbound import InvitedInterview, SmtpSession, make_interview, smtp_send
+from tests.support.inbound_mail import calendar_mail, reply_ics
 
 HOSTILE_COUNT = int(os.environ.get("RECRUITMAIL_TEST_HOSTILE_COUNT", "1000"))
 SESSIONS = 4

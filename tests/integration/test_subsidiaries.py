@@ -12,7 +12,7 @@ import uuid
 from core.ids import parse_id, to_global_id
 from core.models import Subsidiary
 from core.security import decrypt_secret
-from tests.integration.test_anonymize import _database_views, _found
+from tests.support.personal_data import _database_views, _found
 from tests.support.subsidiaries import CREATE, CREATE_POSITION, UPDATE, _create
 
 LIST = """{ subsidiaries { id name emailSettings { recruitingAddress smtpHost }

@@ -10,7 +10,6 @@ from typing import Any
 
 from core.ids import parse_id, to_global_id
 from core.models import Application, Message
-from tests.support import company_smtp, subsidiaries
 from tests.support.subsidiaries import (
     SEND,
     SEND_BULK,
@@ -22,9 +21,6 @@ from tests.support.subsidiaries import (
     _server,
     _settings,
 )
-
-# The fixtures, under their names for pytest.
-local_servers, servers = company_smtp.local_servers, subsidiaries.servers
 
 REJECT = """
 mutation($input: RejectApplicationsInput!) {
@@ -224,8 +220,8 @@ async def test_replies_and_bounces_of_subsidiary_mail_come_back_as_before(
     from email.message import EmailMessage
 
     from core.models.enums import MessageDirection, MessageStatus
-    from tests.integration.test_inbound import dsn
     from tests.support.inbound import smtp_send
+    from tests.support.inbound_mail import dsn
 
     subs = await _group(api, tenant, servers)
     pos = await _position(api, tenant, "Analyst (NL)", subs["nl"]["id"])

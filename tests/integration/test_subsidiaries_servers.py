@@ -9,12 +9,8 @@ import uuid
 
 from core.ids import parse_id, to_global_id
 from core.models import Application, Candidate, Message, Subsidiary
-from tests.support import company_smtp, subsidiaries
 from tests.support.fixtures import drain_tenant
 from tests.support.subsidiaries import SEND, SEND_BULK, UPDATE, _applications, _create, _group, _position
-
-# The fixtures, under their names for pytest.
-local_servers, servers = company_smtp.local_servers, subsidiaries.servers
 
 TEST_SMTP = """mutation($input: CompanyEmailSettingsInput, $sub: ID) {
   testCompanySmtp(input: $input, subsidiaryId: $sub) {

@@ -1,6 +1,7 @@
 """Subsidiaries in the integration tests: their GraphQL mutations, a real SMTP server for
-the company and for each of two subsidiaries (the `servers` fixture; the test module also
-needs `local_servers` from tests/support/company_smtp.py), and the rows they start from."""
+the company and for each of two subsidiaries (the `servers` fixture, which takes
+`local_servers` from tests/support/company_smtp.py; both modules are plugins of
+tests/conftest.py), and the rows they start from."""
 
 from __future__ import annotations
 
