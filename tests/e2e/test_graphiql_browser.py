@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
@@ -30,6 +29,7 @@ from strawberry.types import Info
 
 from api.graphiql import OfflineGraphQL, static_routes
 from tests.support.browser import run_node_script
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -70,19 +70,13 @@ class Subscription:
             await asyncio.sleep(0.05)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server() -> Iterator[str]:
     schema = strawberry.Schema(query=Query, subscription=Subscription)
     gql = OfflineGraphQL(schema)
     app = Starlette(routes=[Route("/graphql", gql), WebSocketRoute("/graphql", gql),
                             *static_routes()])
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             lifespan="off")
     srv = uvicorn.Server(config)

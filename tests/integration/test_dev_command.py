@@ -21,6 +21,8 @@ import httpx
 import psutil
 import pytest
 
+from tests.support.net import free_port
+
 BIN = Path(sys.executable).parent / "recruitmail"
 pytestmark = pytest.mark.slow
 
@@ -29,12 +31,6 @@ CREATE_CANDIDATE = """mutation { createCandidate(input: {firstName: "Nina", last
 SEND = """mutation($c: ID!, $s: String!) { sendMessage(input: {candidateId: $c, subject: $s,
   body: "Welcome"}) { message { id status } errors { code field message } } }"""
 MESSAGE = """query($id: ID!) { message(id: $id) { status events { status } } }"""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -84,11 +80,11 @@ def _clean_environ(api_port: int, inbound_port: int) -> dict[str, str]:
 async def _start(cwd: Path, name: str) -> Dev:
     cwd.mkdir(parents=True, exist_ok=True)
     log = cwd.parent / f"{name}.log"
-    catcher_port = _free_port()
+    catcher_port = free_port()
     with log.open("wb") as fh:
         proc = await asyncio.create_subprocess_exec(
             str(BIN), "dev", "--catcher-port", str(catcher_port), cwd=cwd,
-            env=_clean_environ(_free_port(), _free_port()), stdout=fh, stderr=fh,
+            env=_clean_environ(free_port(), free_port()), stdout=fh, stderr=fh,
             stdin=asyncio.subprocess.DEVNULL)
     dev = Dev(proc, cwd, log, catcher_port)
     loop = asyncio.get_running_loop()
@@ -254,8 +250,6 @@ async def test_dev_command_end_to_end(tmp_path: Path):
     assert await _gone(servers)
 
 
-
-
 @pytest.mark.parametrize("busy", [
     "api",
     "inbound",
@@ -269,7 +263,7 @@ async def test_dev_command_with_a_busy_port_exits(tmp_path: Path, busy: str):
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", 0))
     blocker.listen()
-    ports = {"api": _free_port(), "inbound": _free_port(), "catcher": _free_port()}
+    ports = {"api": free_port(), "inbound": free_port(), "catcher": free_port()}
     ports[busy] = blocker.getsockname()[1]
     log = tmp_path / "dev.log"
     with log.open("wb") as fh:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from core.models import InboundEmail, Interview
 from core.models.enums import AttendeeResponse
 from tests.support.inbound import make_interview, smtp_send
 from tests.support.inbound_mail import calendar_mail, reply_ics
+from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,16 +51,10 @@ async def test_shutdown_finishes_data_in_progress(db, tenant, monkeypatch) -> No
     assert await InboundEmail.all().count() == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
 async def test_inbound_process_serves_and_stops_on_sigterm(db, tenant) -> None:
     inv = await make_interview(tenant)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "recruitmail", "inbound", "--host", "127.0.0.1", "--port", str(port),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,12 +16,7 @@ from core.metrics import parse_exposition, quantile
 from core.models import Candidate, InboundEmail
 from core.services import messaging
 from schema.metrics import GraphQLMetrics
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.net import free_port
 
 
 class Scraper:
@@ -111,7 +105,7 @@ async def test_scrape_survives_redis_down(db, scraper, monkeypatch):
 
     good = db.redis_url
     await close_redis()
-    monkeypatch.setenv("RECRUITMAIL_REDIS_URL", f"redis://127.0.0.1:{_closed_port()}/0")
+    monkeypatch.setenv("RECRUITMAIL_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
     reset_settings()
     try:
         values = await scraper.values()
