@@ -7,12 +7,10 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import aiosmtplib
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
-from aiosmtplib.response import SMTPResponse
-from aiosmtplib.typing import SMTPStatus
 
 from core.mail.addresses import is_plain_address
 from core.mail.mime import Envelope
@@ -22,54 +20,12 @@ from core.mail.smtp_connect import target_for as target_for  # re-exported
 from core.services import pacing
 from core.settings import get_settings
 from worker.smtp_answers import ConnectionsBusy, Outcome, SendResult, classify, words
+from worker.smtp_dialogue import Gate, one_by_one, pipelined
 
 log = logging.getLogger(__name__)
 
-Gate = Callable[[], Awaitable[None]] | None
-
 # A pooled connection idle for longer than this is probed with RSET before it is reused.
 IDLE_PROBE_SECONDS = 2.0
-
-
-class _Replies:
-    """Commands written to aiosmtplib's protocol and their replies awaited on its waiter
-    directly, under one deadline per transaction that each command moves on.
-
-    aiosmtplib's `read_response` wraps every reply in `asyncio.wait_for`: a timer and a
-    callback that wakes the caller one pass of the event loop after the reply arrived.
-    On a worker with eight connections busy, that pass is a wait behind everything else
-    that is ready, four times a mail."""
-
-    def __init__(self, client: aiosmtplib.SMTP, deadline: asyncio.Timeout) -> None:
-        protocol = client.protocol
-        if protocol is None or protocol._command_lock is None:
-            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
-        self.client = client
-        self.protocol = protocol
-        self.deadline = deadline
-        self.loop = asyncio.get_running_loop()
-
-    async def send(self, data: bytes) -> SMTPResponse:
-        protocol = self.protocol
-        waiter = protocol._response_waiter
-        if waiter is None:
-            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
-        self.deadline.reschedule(self.loop.time() + (self.client.timeout or 60.0))
-        protocol._response_pending = True
-        protocol.write(data)
-        try:
-            reply: SMTPResponse = await waiter
-        finally:
-            protocol._response_pending = False
-            protocol._response_waiter = (None if protocol.transport is None
-                                         else self.loop.create_future())
-        if reply.code == SMTPStatus.domain_unavailable:
-            self.client.close()  # 421: the server is closing the connection (as aiosmtplib)
-        return reply
-
-    def pause(self) -> None:
-        """No reply awaited: the deadline stops (the wait at the gate is not the server's)."""
-        self.deadline.reschedule(None)
 
 
 async def _transaction(client: aiosmtplib.SMTP, sender: str, recipients: Sequence[str],
@@ -85,28 +41,12 @@ async def _transaction(client: aiosmtplib.SMTP, sender: str, recipients: Sequenc
     message = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(data)) + b".\r\n"
     try:
         async with asyncio.timeout(None) as deadline:
-            replies = _Replies(client, deadline)
-            async with replies.protocol._command_lock:  # type: ignore[union-attr]
-                reply = await replies.send(b"MAIL FROM:<" + sender.encode() + b">\r\n")
-                if reply.code != SMTPStatus.completed:
-                    raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, sender)
-                refused: list[aiosmtplib.SMTPRecipientRefused] = []
-                for recipient in recipients:
-                    reply = await replies.send(b"RCPT TO:<" + recipient.encode() + b">\r\n")
-                    if reply.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
-                        refused.append(aiosmtplib.SMTPRecipientRefused(
-                            reply.code, reply.message, recipient))
-                if len(refused) == len(recipients):
-                    raise aiosmtplib.SMTPRecipientsRefused(refused)
-                reply = await replies.send(b"DATA\r\n")
-                if reply.code != SMTPStatus.start_input:
-                    raise aiosmtplib.SMTPDataError(reply.code, reply.message)
-                if before_data is not None:
-                    replies.pause()
-                    await before_data()
-                reply = await replies.send(message)
-                if reply.code != SMTPStatus.completed:
-                    raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+            if client.supports_extension("pipelining"):
+                refused = await pipelined(client, deadline, sender, recipients, message,
+                                           before_data)
+            else:
+                refused = await one_by_one(client, deadline, sender, recipients, message,
+                                            before_data)
     except TimeoutError as exc:
         client.close()
         raise aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response") from exc

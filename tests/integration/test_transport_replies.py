@@ -1,7 +1,8 @@
-"""The worker's own MAIL/RCPT/DATA (worker/transport.py `_Replies`) against a real aiosmtpd
-server that misbehaves: one that goes silent, one that says 421 and hangs up, one that drops
-the connection after the content. Each mail ends TEMPORARY in words, the broken connection
-is not reused, and the next mail goes out; the wait at the gate is not a server timeout."""
+"""The worker's own MAIL/RCPT/DATA (worker/smtp_dialogue.py), one by one and pipelined
+(RFC 2920), against a real aiosmtpd server that misbehaves: one that goes silent, one that
+says 421 and hangs up, one that drops the connection after the content, one that refuses
+the sender, some recipients or the content. Each mail ends in words, a broken connection is
+not reused, and the next mail goes out; the wait at the gate is not a server timeout."""
 
 from __future__ import annotations
 
@@ -28,18 +29,13 @@ from worker.transport import Transport
 class Scripted(SinkHandler):
     silent_at: str | None = None  # "RCPT" or "DATA": no answer to that command
     drop_after_content: bool = False
-    connections: int = 0
-
-    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,
-                          hostname: str, responses: list[str]) -> list[str]:
-        self.connections += 1
-        session.host_name = hostname
-        return responses
+    rcpt_delay: float = 0.0  # answers RCPT this much later (its own TCP segment)
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
         if self.silent_at == "RCPT":
             await asyncio.sleep(30)
+        await asyncio.sleep(self.rcpt_delay)
         return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -59,12 +55,14 @@ class Odd:
     target: SmtpTarget
 
 
-@pytest.fixture
-async def odd(env: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Odd]:
-    """The scripted server (SMTP timeout 1 s) and the worker's transport to it."""
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-by-one"])
+async def odd(env: Any, monkeypatch: pytest.MonkeyPatch,
+              request: pytest.FixtureRequest) -> AsyncIterator[Odd]:
+    """The scripted server (SMTP timeout 1 s), announcing PIPELINING or not, and the
+    worker's transport to it."""
     monkeypatch.setenv("RECRUITMAIL_SMTP_TIMEOUT_SECONDS", "1")
     reset_settings()
-    handler = Scripted()
+    handler = Scripted(pipelining=request.param)
     loop = asyncio.get_running_loop()
     srv = await loop.create_server(lambda: SMTP(handler, hostname="odd.test", loop=loop),
                                    host="127.0.0.1", port=0)
@@ -77,10 +75,10 @@ async def odd(env: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Odd]:
         reset_settings()
 
 
-def _mail() -> Any:
+def _mail(cc: tuple[str, ...] = ()) -> Any:
     return build_email(SimpleNamespace(
         id=uuid.uuid4(), from_name="Ada Admin", from_address="recruiting@acme.example",
-        to_addrs=["nina@example.org"], cc_addrs=[], bcc_addrs=[], subject="Hello",
+        to_addrs=["nina@example.org"], cc_addrs=list(cc), bcc_addrs=[], subject="Hello",
         body="Hi there.", body_html=None, ics=None, ics_method=None,
         created_at=datetime.now(UTC), rfc_message_id=f"{uuid.uuid4().hex}@acme.example",
         in_reply_to=None))
@@ -128,3 +126,116 @@ async def test_the_wait_at_the_gate_is_not_a_server_timeout(odd: Odd) -> None:
     result = await odd.transport.send(odd.target, _mail(), before_data=slow_write)
     assert result.outcome == Outcome.SENT, result
     assert len(odd.handler.received) == 1
+
+
+async def test_replies_in_separate_segments_are_all_read(odd: Odd) -> None:
+    """The RCPT answers come 50 ms after the MAIL answer, each in its own segment: none is
+    lost while the one before waits to be read."""
+    odd.handler.rcpt_delay = 0.05
+    for _ in range(3):
+        result = await asyncio.wait_for(
+            odd.transport.send(odd.target, _mail(cc=("hr@example.org", "lead@example.org")),
+                               ["nina@example.org"]), 10)
+        assert result.outcome == Outcome.SENT, result
+    assert [r.rcpt_tos for r in odd.handler.received] == [
+        ["nina@example.org", "hr@example.org", "lead@example.org"]] * 3
+    assert odd.handler.connections == 1
+
+
+async def test_refusals_keep_the_dialogue_in_step(odd: Odd) -> None:
+    """A refused copy, a refused candidate, a refused sender and refused content each come
+    back in words, and the next mail goes out on the same connection."""
+    t, primary = odd.target, ["nina@example.org"]
+    odd.handler.refuse_rcpt = {"hr@example.org": "550 5.1.1 No such user"}
+    result = await odd.transport.send(t, _mail(cc=("hr@example.org",)), primary)
+    assert result.outcome == Outcome.SENT and "hr@example.org" in result.detail, result
+    assert odd.handler.received[-1].rcpt_tos == ["nina@example.org"]
+
+    odd.handler.refuse_rcpt = {"nina@example.org": "550 5.1.1 No such user"}
+    result = await odd.transport.send(t, _mail(cc=("hr@example.org",)), primary)
+    assert result.outcome == Outcome.PERMANENT and "No such user" in result.detail, result
+    result = await odd.transport.send(t, _mail(), primary)  # every recipient refused
+    assert result.outcome == Outcome.PERMANENT and "No such user" in result.detail, result
+    odd.handler.refuse_rcpt = {}
+
+    odd.handler.mail_reply = "553 5.7.1 Sender not allowed"
+    result = await odd.transport.send(t, _mail(), primary)
+    assert result.outcome == Outcome.PERMANENT and "Sender not allowed" in result.detail
+    odd.handler.mail_reply = None
+
+    odd.handler.data_reply = "554 5.6.0 Content rejected"
+    result = await odd.transport.send(t, _mail(), primary)
+    assert result.outcome == Outcome.PERMANENT and "Content rejected" in result.detail
+    odd.handler.data_reply = None
+
+    assert (await odd.transport.send(t, _mail(), primary)).outcome == Outcome.SENT
+    # The copy whose candidate was refused still went to the accepted cc (as one by one).
+    assert [r.rcpt_tos for r in odd.handler.received] == [
+        ["nina@example.org"], ["hr@example.org"], ["nina@example.org"]]
+    assert odd.handler.connections == 1
+
+
+class _Recorder(asyncio.Protocol):
+    """A bare SMTP server that notes what arrives in each read, to count round trips."""
+
+    def __init__(self, reads: list[bytes], pipelining: bool) -> None:
+        self.reads = reads
+        self.pipelining = pipelining
+        self.in_data = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(b"220 recorder ESMTP\r\n")
+
+    def data_received(self, data: bytes) -> None:
+        self.reads.append(data)
+        for line in data.split(b"\r\n")[:-1]:
+            if self.in_data:
+                if line == b".":
+                    self.in_data = False
+                    self.transport.write(b"250 2.0.0 Queued\r\n")
+                continue
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                extra = b"250-PIPELINING\r\n" if self.pipelining else b""
+                self.transport.write(b"250-recorder\r\n" + extra + b"250 8BITMIME\r\n")
+            elif verb == b"DATA":
+                self.in_data = True
+                self.transport.write(b"354 Go ahead\r\n")
+            elif verb == b"QUIT":
+                self.transport.write(b"221 Bye\r\n")
+                self.transport.close()
+            else:
+                self.transport.write(b"250 OK\r\n")
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+async def test_a_mail_costs_two_round_trips_where_the_server_pipelines(
+        env: Any, pipelining: bool) -> None:
+    """MAIL, both RCPTs and DATA reach a server that announces PIPELINING in one write,
+    the content in a second; to one that does not, each command on its own."""
+    reads: list[bytes] = []
+    loop = asyncio.get_running_loop()
+    srv = await loop.create_server(lambda: _Recorder(reads, pipelining), "127.0.0.1", 0)
+    transport = Transport()
+    target = SmtpTarget("127.0.0.1", srv.sockets[0].getsockname()[1])
+    try:
+        # The first mail on a connection says EHLO first; the second is the steady state.
+        for _ in range(2):
+            start = len(reads)
+            result = await transport.send(target, _mail(cc=("hr@example.org",)))
+            assert result.outcome == Outcome.SENT, result
+        second = reads[start:]
+        assert second[0].startswith(b"MAIL FROM:")
+        envelope = b"".join(second).split(b"DATA\r\n")[0] + b"DATA\r\n"
+        assert envelope.count(b"RCPT TO:") == 2
+        if pipelining:
+            assert second[0] == envelope  # one write: one round trip
+            assert len(second) == 2  # and the content
+        else:
+            assert [r.split(b":")[0] for r in second[:4]] == [
+                b"MAIL FROM", b"RCPT TO", b"RCPT TO", b"DATA\r\n"]
+    finally:
+        await transport.close()
+        srv.close()

@@ -37,6 +37,18 @@ class SinkHandler:
     credentials: tuple[str, str] | None = None
     authenticated: list[str] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    # Announce PIPELINING (RFC 2920) in the EHLO answer, as Postfix, Exim and the big
+    # providers do; aiosmtpd reads pipelined commands in order but does not announce it.
+    pipelining: bool = True
+    connections: int = 0
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,
+                          hostname: str, responses: list[str]) -> list[str]:
+        self.connections += 1
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, mail_options: list[str]) -> str:

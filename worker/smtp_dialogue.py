@@ -1,0 +1,220 @@
+"""The worker's side of an SMTP mail transaction on aiosmtplib's connection, in one of two ways.
+
+`one_by_one`: MAIL, each RCPT, DATA and the content, each awaiting its reply (`Replies`).
+
+`pipelined`: command pipelining (RFC 2920): MAIL, every RCPT and DATA
+go to the server in one write and their replies are read together, so a mail costs two
+round trips (envelope, content) instead of three plus one per recipient. Used only with a
+server that announces PIPELINING in its EHLO answer (worker/transport.py).
+
+aiosmtplib reads one reply per command and drops data that arrives while a reply waits to
+be picked up, so replies that come in separate segments would be lost. While a pipelined
+transaction runs, `Pipeline` takes the connection's incoming data itself (the protocol's
+`data_received`, on that one protocol object) and parses every complete reply with
+aiosmtplib's own parser; a connection that closes still fails the protocol's waiter, which
+is what `Pipeline` awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import aiosmtplib
+from aiosmtplib.protocol import MAX_RESPONSE_LENGTH, SMTPProtocol
+from aiosmtplib.response import SMTPResponse
+from aiosmtplib.typing import SMTPStatus
+
+# Awaited between the server's 354 and the content (worker/lanes.py).
+Gate = Callable[[], Awaitable[None]] | None
+
+
+class Replies:
+    """Commands written to aiosmtplib's protocol and their replies awaited on its waiter
+    directly, under one deadline per transaction that each command moves on.
+
+    aiosmtplib's `read_response` wraps every reply in `asyncio.wait_for`: a timer and a
+    callback that wakes the caller one pass of the event loop after the reply arrived.
+    On a worker with eight connections busy, that pass is a wait behind everything else
+    that is ready, four times a mail."""
+
+    def __init__(self, client: aiosmtplib.SMTP, deadline: asyncio.Timeout) -> None:
+        protocol = client.protocol
+        if protocol is None or protocol._command_lock is None:
+            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+        self.client = client
+        self.protocol = protocol
+        self.deadline = deadline
+        self.loop = asyncio.get_running_loop()
+
+    async def send(self, data: bytes) -> SMTPResponse:
+        protocol = self.protocol
+        waiter = protocol._response_waiter
+        if waiter is None:
+            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+        self.deadline.reschedule(self.loop.time() + (self.client.timeout or 60.0))
+        protocol._response_pending = True
+        protocol.write(data)
+        try:
+            reply: SMTPResponse = await waiter
+        finally:
+            protocol._response_pending = False
+            protocol._response_waiter = (None if protocol.transport is None
+                                         else self.loop.create_future())
+        if reply.code == SMTPStatus.domain_unavailable:
+            self.client.close()  # 421: the server is closing the connection (as aiosmtplib)
+        return reply
+
+    def pause(self) -> None:
+        """No reply awaited: the deadline stops (the wait at the gate is not the server's)."""
+        self.deadline.reschedule(None)
+
+
+class Pipeline:
+    """Replies of pipelined commands on one connection, in order; use as a context
+    manager around the transaction (the protocol gets its own reading back on exit)."""
+
+    def __init__(self, client: aiosmtplib.SMTP, deadline: asyncio.Timeout) -> None:
+        protocol = client.protocol
+        if protocol is None or protocol._response_waiter is None:
+            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+        self.client = client
+        self.protocol: SMTPProtocol = protocol
+        self.deadline = deadline
+        self.loop = asyncio.get_running_loop()
+        self.replies: deque[SMTPResponse] = deque()
+        self.wanted = 0
+
+    def __enter__(self) -> Pipeline:
+        # Installed on this protocol object only: the transport calls
+        # `protocol.data_received`, which now finds this method first.
+        self.protocol.data_received = self._data_received  # type: ignore[method-assign]
+        # While pending, aiosmtplib fails the waiter when the connection is lost.
+        self.protocol._response_pending = True
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        protocol = self.protocol
+        del protocol.data_received  # the class's method again
+        protocol._response_pending = False
+        if self.replies or protocol._buffer:
+            # Replies nobody asked for: the dialogue is out of step, the connection
+            # cannot be trusted for another mail.
+            self.client.close()
+        waiter = protocol._response_waiter
+        if waiter is not None and waiter.done():
+            if not waiter.cancelled():
+                waiter.exception()  # retrieved: not logged as never retrieved
+            protocol._response_waiter = (None if protocol.transport is None
+                                         else self.loop.create_future())
+
+    def _data_received(self, data: bytes) -> None:
+        protocol = self.protocol
+        waiter = protocol._response_waiter
+        if waiter is None or waiter.done():
+            return  # the connection failed already
+        protocol._buffer.extend(data)
+        try:
+            while True:
+                reply = protocol._read_response_from_buffer()
+                if reply is None:
+                    break
+                self.replies.append(reply)
+            if len(protocol._buffer) > MAX_RESPONSE_LENGTH:
+                raise aiosmtplib.SMTPResponseException(500, "Response too long")
+        except Exception as exc:
+            protocol._set_response_exception(waiter, exc)
+            return
+        if self.wanted and len(self.replies) >= self.wanted:
+            waiter.set_result(self.replies[-1])
+
+    async def send(self, data: bytes, replies: int) -> list[SMTPResponse]:
+        """Write `data` (one or more commands) and return the next `replies` replies."""
+        protocol = self.protocol
+        self.deadline.reschedule(self.loop.time() + (self.client.timeout or 60.0))
+        protocol.write(data)
+        if len(self.replies) < replies:
+            waiter = protocol._response_waiter
+            if waiter is None:
+                raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+            self.wanted = replies
+            try:
+                await waiter
+            finally:
+                self.wanted = 0
+                if waiter.done() and protocol.transport is not None:
+                    protocol._response_waiter = self.loop.create_future()
+        got = [self.replies.popleft() for _ in range(replies)]
+        if any(r.code == 421 for r in got):
+            self.client.close()  # the server is closing the connection (as aiosmtplib)
+        return got
+
+    def pause(self) -> None:
+        """No reply awaited: the deadline stops (the wait at the gate is not the server's)."""
+        self.deadline.reschedule(None)
+
+
+async def one_by_one(client: aiosmtplib.SMTP, deadline: asyncio.Timeout, sender: str,
+                      recipients: Sequence[str], message: bytes, before_data: Gate
+                      ) -> list[aiosmtplib.SMTPRecipientRefused]:
+    """Each command, then its reply."""
+    replies = Replies(client, deadline)
+    async with replies.protocol._command_lock:  # type: ignore[union-attr]
+        reply = await replies.send(b"MAIL FROM:<" + sender.encode() + b">\r\n")
+        if reply.code != SMTPStatus.completed:
+            raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, sender)
+        refused: list[aiosmtplib.SMTPRecipientRefused] = []
+        for recipient in recipients:
+            reply = await replies.send(b"RCPT TO:<" + recipient.encode() + b">\r\n")
+            if reply.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
+                refused.append(aiosmtplib.SMTPRecipientRefused(
+                    reply.code, reply.message, recipient))
+        if len(refused) == len(recipients):
+            raise aiosmtplib.SMTPRecipientsRefused(refused)
+        reply = await replies.send(b"DATA\r\n")
+        if reply.code != SMTPStatus.start_input:
+            raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+        if before_data is not None:
+            replies.pause()
+            await before_data()
+        reply = await replies.send(message)
+        if reply.code != SMTPStatus.completed:
+            raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+    return refused
+
+
+async def pipelined(client: aiosmtplib.SMTP, deadline: asyncio.Timeout, sender: str,
+                     recipients: Sequence[str], message: bytes, before_data: Gate
+                     ) -> list[aiosmtplib.SMTPRecipientRefused]:
+    """MAIL, every RCPT and DATA in one write (RFC 2920), then the content: the same
+    outcomes as `one_by_one` in two round trips."""
+    with Pipeline(client, deadline) as pipe:
+        async with pipe.protocol._command_lock:  # type: ignore[union-attr]
+            envelope = [b"MAIL FROM:<" + sender.encode() + b">\r\n"]
+            envelope += [b"RCPT TO:<" + r.encode() + b">\r\n" for r in recipients]
+            envelope.append(b"DATA\r\n")
+            answers = await pipe.send(b"".join(envelope), len(envelope))
+            mail, data_reply = answers[0], answers[-1]
+            refused = [aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, recipient)
+                       for recipient, reply in zip(recipients, answers[1:-1], strict=True)
+                       if reply.code not in (SMTPStatus.completed, SMTPStatus.will_forward)]
+            nobody = mail.code != SMTPStatus.completed or len(refused) == len(recipients)
+            if nobody and data_reply.code == SMTPStatus.start_input:
+                # The server took DATA though no one can receive the mail: end it empty
+                # (RFC 2920, 3.1); its answer does not matter.
+                await pipe.send(b".\r\n", 1)
+            if mail.code != SMTPStatus.completed:
+                raise aiosmtplib.SMTPSenderRefused(mail.code, mail.message, sender)
+            if len(refused) == len(recipients):
+                raise aiosmtplib.SMTPRecipientsRefused(refused)
+            if data_reply.code != SMTPStatus.start_input:
+                raise aiosmtplib.SMTPDataError(data_reply.code, data_reply.message)
+            if before_data is not None:
+                pipe.pause()
+                await before_data()
+            (reply,) = await pipe.send(message, 1)
+            if reply.code != SMTPStatus.completed:
+                raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+    return refused
