@@ -6,14 +6,15 @@ Measures, in one run on PostgreSQL:
   (b) the service's rate from the sendBulkEmail mutation to the last SENT, for N
       personalised messages (real `recruitmail api` and `recruitmail worker` processes,
       the same kind of sink as the relay);
-  (c) the ratio (b)/(a);
+  (c) the ratio (b)/(a): (a), (b) and (b2) take turns, each run's (b) over the (a) just
+      before it, the median of those;
   (d) how long the mutation took;
   (e) the worker's peak RSS for N and for 5·N recipients;
   (f) a crash figure: a 2,000-mail bulk, two workers, five `kill -9` during the send
       (each restarted): duplicates per kill and seconds from the last restart to the
       last SENT.
 
-Usage: .venv/bin/python bench/bulk.py [--n 10000] [--big 50000] [--connections 8] [--repeat 3]
+Usage: .venv/bin/python bench/bulk.py [--n 10000] [--big 50000] [--connections 8] [--repeat 5]
 Needs PostgreSQL (BENCH_PG, default postgres://postgres@127.0.0.1:5432) and Redis
 (BENCH_REDIS, default redis://127.0.0.1:6379/8).
 """
@@ -175,20 +176,25 @@ async def main() -> None:
                     help="SMTP connections in all (split between worker processes)")
     ap.add_argument("--crash-n", type=int, default=2000,
                     help="recipients of the crash run (f); 0 skips it")
-    ap.add_argument("--repeat", type=int, default=3,
+    ap.add_argument("--repeat", type=int, default=5,
                     help="runs of (a), (b) and (b2); medians are printed (this machine is noisy)")
     args = ap.parse_args()
     tmp = Path(os.environ.get("BENCH_TMP", ROOT / "var" / "bench"))
     tmp.mkdir(parents=True, exist_ok=True)
 
     prebuilt = [two_kb_mail(i) for i in range(args.n)]
-    raws = [await raw_run(tmp, args.n, args.connections, prebuilt=prebuilt)
-            for _ in range(args.repeat)]
+    # (a), (b) and (b2) take turns, so that each ratio compares runs a minute apart: this
+    # machine's own speed drifts by up to 2x within minutes, and three (a) runs followed by
+    # three (b) runs measured the drift as much as the service.
+    raws: list[float] = []
+    ones: list[dict[str, float]] = []
+    twos: list[dict[str, float]] = []
+    for _ in range(args.repeat):
+        raws.append(await raw_run(tmp, args.n, args.connections, prebuilt=prebuilt))
+        ones.append(await service_run(tmp, args.n, args.connections, 1))
+        twos.append(await service_run(tmp, args.n, args.connections // 2, 2))
     del prebuilt
     raw_built = await raw_run(tmp, args.n, args.connections, build_in_loop=True)
-    ones = [await service_run(tmp, args.n, args.connections, 1) for _ in range(args.repeat)]
-    twos = [await service_run(tmp, args.n, args.connections // 2, 2)
-            for _ in range(args.repeat)]
     big = await service_run(tmp, args.big, args.connections, 1) if args.big else None
     crash = await crash_run(tmp, args.crash_n, args.connections) if args.crash_n else None
 
@@ -197,6 +203,8 @@ async def main() -> None:
     b2, b2_lo, b2_hi = spread([r["rate"] for r in twos])
     d, d_lo, d_hi = spread([r["mutation_s"] for r in ones + twos])
     rss = statistics.median(r["peak_rss_mb"] for r in ones)
+    c1, c1_lo, c1_hi = spread([r["rate"] / x for r, x in zip(ones, raws, strict=True)])
+    c2 = statistics.median(r["rate"] / x for r, x in zip(twos, raws, strict=True))
     runs = f"median of {args.repeat} runs"
     print(f"recipients                         {args.n}")
     print(f"SMTP connections                   {args.connections} in all")
@@ -207,8 +215,9 @@ async def main() -> None:
           " 1 worker process)")
     print(f"(b2) same with 2 worker processes  {b2:8.0f} mails/s   ({runs}: {b2_lo:.0f}–{b2_hi:.0f};"
           f" {args.connections // 2} connections each)")
-    print(f"(c) ratio (b)/(a)                  {b1 / a:8.2f}   (2 workers: {b2 / a:.2f};"
-          f" worst (b) over best (a): {b1_lo / a_hi:.2f})")
+    print(f"(c) ratio (b)/(a)                  {c1:8.2f}   (median of the {args.repeat} runs'"
+          f" ratios, each (b) over the (a) just before it: {c1_lo:.2f}–{c1_hi:.2f};"
+          f" 2 workers: {c2:.2f}; medians' ratio {b1 / a:.2f})")
     print(f"(c') ratio (b)/(a')                {b1 / raw_built:8.2f}")
     print(f"(d) sendBulkEmail mutation         {d:8.2f} s   (median of {len(ones + twos)}:"
           f" {d_lo:.2f}–{d_hi:.2f})")
