@@ -239,3 +239,32 @@ async def test_a_mail_costs_two_round_trips_where_the_server_pipelines(
     finally:
         await transport.close()
         srv.close()
+
+
+async def test_pipelining_over_starttls(env: Any) -> None:
+    """After STARTTLS the pipelined replies come through the TLS layer: every mail on the
+    connection goes out, the second and third in two round trips."""
+    from core.models.enums import SmtpSecurity
+    from tests.support.tls import make_server_tls
+
+    _, server_ctx = make_server_tls(env.tmp / "tls")
+    handler = Scripted(rcpt_delay=0.02)  # RCPT answers in segments of their own
+    loop = asyncio.get_running_loop()
+    srv = await loop.create_server(
+        lambda: SMTP(handler, hostname="tls.test", loop=loop, tls_context=server_ctx,
+                     require_starttls=True), "127.0.0.1", 0)
+    transport = Transport()
+    target = SmtpTarget("127.0.0.1", srv.sockets[0].getsockname()[1],
+                        security=SmtpSecurity.STARTTLS, verify=False)
+    try:
+        for _ in range(3):
+            result = await asyncio.wait_for(
+                transport.send(target, _mail(cc=("hr@example.org",)), ["nina@example.org"]),
+                10)
+            assert result.outcome == Outcome.SENT, result
+        assert [r.rcpt_tos for r in handler.received] == [
+            ["nina@example.org", "hr@example.org"]] * 3
+        assert handler.connections == 2  # EHLO before and after STARTTLS, one connection
+    finally:
+        await transport.close()
+        srv.close()
