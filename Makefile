@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck install clean schema bench bench-live bench-live-bulk test-tools
+.PHONY: dev test lint typecheck install clean schema bench bench-live bench-live-bulk bench-far test-tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -40,6 +40,9 @@ bench-live: $(STAMP)
 
 bench-live-bulk: $(STAMP)
 	$(BIN)/python bench/live_bulk.py
+
+bench-far: $(STAMP)
+	$(BIN)/python bench/far.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tests/tools/node_modules
