@@ -111,10 +111,12 @@ class Pipeline:
                                          else self.loop.create_future())
 
     def _data_received(self, data: bytes) -> None:
+        # Every reply is kept, also one that comes while the waiter is already resolved
+        # and before its task has run: `send` then finds it out of step.
         protocol = self.protocol
         waiter = protocol._response_waiter
-        if waiter is None or waiter.done():
-            return  # the connection failed already
+        if waiter is None:
+            return  # the connection is gone
         protocol._buffer.extend(data)
         try:
             while True:
@@ -125,14 +127,20 @@ class Pipeline:
             if len(protocol._buffer) > MAX_RESPONSE_LENGTH:
                 raise aiosmtplib.SMTPResponseException(500, "Response too long")
         except Exception as exc:
-            protocol._set_response_exception(waiter, exc)
+            if not waiter.done():
+                protocol._set_response_exception(waiter, exc)
             return
-        if self.wanted and len(self.replies) >= self.wanted:
+        if self.wanted and len(self.replies) >= self.wanted and not waiter.done():
             waiter.set_result(self.replies[-1])
 
     async def send(self, data: bytes, replies: int) -> list[SMTPResponse]:
         """Write `data` (one or more commands) and return the next `replies` replies."""
         protocol = self.protocol
+        if self.replies:  # replies to nothing we sent: the dialogue is out of step
+            self.client.close()
+            raise aiosmtplib.SMTPServerDisconnected(
+                f"The server answered before it was asked: {self.replies[0].code}"
+                f" {self.replies[0].message}")
         self.deadline.reschedule(self.loop.time() + (self.client.timeout or 60.0))
         protocol.write(data)
         if len(self.replies) < replies:

@@ -178,9 +178,11 @@ async def test_refusals_keep_the_dialogue_in_step(odd: Odd) -> None:
 class _Recorder(asyncio.Protocol):
     """A bare SMTP server that notes what arrives in each read, to count round trips."""
 
-    def __init__(self, reads: list[bytes], pipelining: bool) -> None:
+    def __init__(self, reads: list[bytes], pipelining: bool, surprise_at: int = 0) -> None:
         self.reads = reads
         self.pipelining = pipelining
+        self.surprise_at = surprise_at  # after the 354 of that DATA, a reply nobody asked for
+        self.datas = 0
         self.in_data = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -203,6 +205,9 @@ class _Recorder(asyncio.Protocol):
             elif verb == b"DATA":
                 self.in_data = True
                 self.transport.write(b"354 Go ahead\r\n")
+                self.datas += 1
+                if self.datas == self.surprise_at:
+                    self.transport.write(b"250 Surprise\r\n")
             elif verb == b"QUIT":
                 self.transport.write(b"221 Bye\r\n")
                 self.transport.close()
@@ -236,6 +241,29 @@ async def test_a_mail_costs_two_round_trips_where_the_server_pipelines(
         else:
             assert [r.split(b":")[0] for r in second[:4]] == [
                 b"MAIL FROM", b"RCPT TO", b"RCPT TO", b"DATA\r\n"]
+    finally:
+        await transport.close()
+        srv.close()
+
+
+async def test_a_reply_nobody_asked_for_ends_the_connection(env: Any) -> None:
+    """A pipelining server that answers once more than asked (after its 354): the content
+    is not taken as accepted by that stray reply; the mail fails for now, the connection
+    is dropped and the next mail goes out on a new one."""
+    reads: list[bytes] = []
+    loop = asyncio.get_running_loop()
+    srv = await loop.create_server(lambda: _Recorder(reads, True, surprise_at=2),
+                                   "127.0.0.1", 0)
+    transport = Transport()
+    target = SmtpTarget("127.0.0.1", srv.sockets[0].getsockname()[1])
+    try:
+        assert (await transport.send(target, _mail())).outcome == Outcome.SENT  # opens it
+        srv_protocols = len([r for r in reads if r.startswith(b"EHLO")])
+        result = await transport.send(target, _mail())
+        assert result.outcome == Outcome.TEMPORARY, result
+        assert transport.pool(target).idle == []
+        assert (await transport.send(target, _mail())).outcome == Outcome.SENT
+        assert len([r for r in reads if r.startswith(b"EHLO")]) == srv_protocols + 1
     finally:
         await transport.close()
         srv.close()
