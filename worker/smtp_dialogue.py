@@ -2,10 +2,10 @@
 
 `one_by_one`: MAIL, each RCPT, DATA and the content, each awaiting its reply (`Replies`).
 
-`pipelined`: command pipelining (RFC 2920): MAIL, every RCPT and DATA
-go to the server in one write and their replies are read together, so a mail costs two
-round trips (envelope, content) instead of three plus one per recipient. Used only with a
-server that announces PIPELINING in its EHLO answer (worker/transport.py).
+`pipelined`: command pipelining (RFC 2920): MAIL, every RCPT and DATA go to the server in
+one write and their replies are read together, so a mail costs two round trips (envelope,
+content) instead of three plus one per recipient. Used only with a server that announces
+PIPELINING in its EHLO answer (worker/transport.py).
 
 aiosmtplib reads one reply per command and drops data that arrives while a reply waits to
 be picked up, so replies that come in separate segments would be lost. While a pipelined
@@ -31,30 +31,70 @@ from aiosmtplib.typing import SMTPStatus
 Gate = Callable[[], Awaitable[None]] | None
 
 
-class Replies:
+_RCPT_ACCEPTED = (SMTPStatus.completed, SMTPStatus.will_forward)
+
+
+def _mail_from(sender: str) -> bytes:
+    return b"MAIL FROM:<" + sender.encode() + b">\r\n"
+
+
+def _rcpt_to(recipient: str) -> bytes:
+    return b"RCPT TO:<" + recipient.encode() + b">\r\n"
+
+
+class _Dialogue:
+    """What both ways share: aiosmtplib's protocol of a connected client, one deadline per
+    transaction that each command moves on, and the content after the gate."""
+
+    def __init__(self, client: aiosmtplib.SMTP, deadline: asyncio.Timeout) -> None:
+        protocol = client.protocol
+        if protocol is None or protocol._command_lock is None \
+                or protocol._response_waiter is None:
+            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+        self.client = client
+        self.protocol: SMTPProtocol = protocol
+        self.lock: asyncio.Lock = protocol._command_lock
+        self.deadline = deadline
+        self.loop = asyncio.get_running_loop()
+
+    def _arm(self) -> None:
+        """A reply is due within the client's timeout from now."""
+        self.deadline.reschedule(self.loop.time() + (self.client.timeout or 60.0))
+
+    def _closing(self, replies: Sequence[SMTPResponse]) -> None:
+        if any(r.code == SMTPStatus.domain_unavailable for r in replies):
+            self.client.close()  # 421: the server is closing the connection (as aiosmtplib)
+
+    async def ask(self, data: bytes) -> SMTPResponse:
+        """Write `data` and return the one reply to it."""
+        raise NotImplementedError
+
+    async def content(self, message: bytes, before_data: Gate) -> None:
+        """After the server's 354: wait at the gate (no server deadline meanwhile), then
+        the content, which the server must accept."""
+        if before_data is not None:
+            self.deadline.reschedule(None)
+            await before_data()
+        reply = await self.ask(message)
+        if reply.code != SMTPStatus.completed:
+            raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+
+
+class Replies(_Dialogue):
     """Commands written to aiosmtplib's protocol and their replies awaited on its waiter
-    directly, under one deadline per transaction that each command moves on.
+    directly.
 
     aiosmtplib's `read_response` wraps every reply in `asyncio.wait_for`: a timer and a
     callback that wakes the caller one pass of the event loop after the reply arrived.
     On a worker with eight connections busy, that pass is a wait behind everything else
     that is ready, four times a mail."""
 
-    def __init__(self, client: aiosmtplib.SMTP, deadline: asyncio.Timeout) -> None:
-        protocol = client.protocol
-        if protocol is None or protocol._command_lock is None:
-            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
-        self.client = client
-        self.protocol = protocol
-        self.deadline = deadline
-        self.loop = asyncio.get_running_loop()
-
-    async def send(self, data: bytes) -> SMTPResponse:
+    async def ask(self, data: bytes) -> SMTPResponse:
         protocol = self.protocol
         waiter = protocol._response_waiter
         if waiter is None:
             raise aiosmtplib.SMTPServerDisconnected("Connection lost")
-        self.deadline.reschedule(self.loop.time() + (self.client.timeout or 60.0))
+        self._arm()
         protocol._response_pending = True
         protocol.write(data)
         try:
@@ -63,27 +103,16 @@ class Replies:
             protocol._response_pending = False
             protocol._response_waiter = (None if protocol.transport is None
                                          else self.loop.create_future())
-        if reply.code == SMTPStatus.domain_unavailable:
-            self.client.close()  # 421: the server is closing the connection (as aiosmtplib)
+        self._closing([reply])
         return reply
 
-    def pause(self) -> None:
-        """No reply awaited: the deadline stops (the wait at the gate is not the server's)."""
-        self.deadline.reschedule(None)
 
-
-class Pipeline:
+class Pipeline(_Dialogue):
     """Replies of pipelined commands on one connection, in order; use as a context
     manager around the transaction (the protocol gets its own reading back on exit)."""
 
     def __init__(self, client: aiosmtplib.SMTP, deadline: asyncio.Timeout) -> None:
-        protocol = client.protocol
-        if protocol is None or protocol._response_waiter is None:
-            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
-        self.client = client
-        self.protocol: SMTPProtocol = protocol
-        self.deadline = deadline
-        self.loop = asyncio.get_running_loop()
+        super().__init__(client, deadline)
         self.replies: deque[SMTPResponse] = deque()
         self.wanted = 0
 
@@ -141,88 +170,74 @@ class Pipeline:
             raise aiosmtplib.SMTPServerDisconnected(
                 f"The server answered before it was asked: {self.replies[0].code}"
                 f" {self.replies[0].message}")
-        self.deadline.reschedule(self.loop.time() + (self.client.timeout or 60.0))
+        waiter = protocol._response_waiter
+        if waiter is None:
+            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+        self._arm()
         protocol.write(data)
-        if len(self.replies) < replies:
-            waiter = protocol._response_waiter
-            if waiter is None:
-                raise aiosmtplib.SMTPServerDisconnected("Connection lost")
-            self.wanted = replies
-            try:
-                await waiter
-            finally:
-                self.wanted = 0
-                if waiter.done() and protocol.transport is not None:
-                    protocol._response_waiter = self.loop.create_future()
+        # No reply can have come yet: data arrives through the event loop, at the await.
+        self.wanted = replies
+        try:
+            await waiter
+        finally:
+            self.wanted = 0
+            if waiter.done() and protocol.transport is not None:
+                protocol._response_waiter = self.loop.create_future()
         got = [self.replies.popleft() for _ in range(replies)]
-        if any(r.code == 421 for r in got):
-            self.client.close()  # the server is closing the connection (as aiosmtplib)
+        self._closing(got)
         return got
 
-    def pause(self) -> None:
-        """No reply awaited: the deadline stops (the wait at the gate is not the server's)."""
-        self.deadline.reschedule(None)
+    async def ask(self, data: bytes) -> SMTPResponse:
+        return (await self.send(data, 1))[0]
 
 
 async def one_by_one(client: aiosmtplib.SMTP, deadline: asyncio.Timeout, sender: str,
-                      recipients: Sequence[str], message: bytes, before_data: Gate
-                      ) -> list[aiosmtplib.SMTPRecipientRefused]:
+                     recipients: Sequence[str], message: bytes, before_data: Gate
+                     ) -> list[aiosmtplib.SMTPRecipientRefused]:
     """Each command, then its reply."""
     replies = Replies(client, deadline)
-    async with replies.protocol._command_lock:  # type: ignore[union-attr]
-        reply = await replies.send(b"MAIL FROM:<" + sender.encode() + b">\r\n")
+    async with replies.lock:
+        reply = await replies.ask(_mail_from(sender))
         if reply.code != SMTPStatus.completed:
             raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, sender)
         refused: list[aiosmtplib.SMTPRecipientRefused] = []
         for recipient in recipients:
-            reply = await replies.send(b"RCPT TO:<" + recipient.encode() + b">\r\n")
-            if reply.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
+            reply = await replies.ask(_rcpt_to(recipient))
+            if reply.code not in _RCPT_ACCEPTED:
                 refused.append(aiosmtplib.SMTPRecipientRefused(
                     reply.code, reply.message, recipient))
         if len(refused) == len(recipients):
             raise aiosmtplib.SMTPRecipientsRefused(refused)
-        reply = await replies.send(b"DATA\r\n")
+        reply = await replies.ask(b"DATA\r\n")
         if reply.code != SMTPStatus.start_input:
             raise aiosmtplib.SMTPDataError(reply.code, reply.message)
-        if before_data is not None:
-            replies.pause()
-            await before_data()
-        reply = await replies.send(message)
-        if reply.code != SMTPStatus.completed:
-            raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+        await replies.content(message, before_data)
     return refused
 
 
 async def pipelined(client: aiosmtplib.SMTP, deadline: asyncio.Timeout, sender: str,
-                     recipients: Sequence[str], message: bytes, before_data: Gate
-                     ) -> list[aiosmtplib.SMTPRecipientRefused]:
+                    recipients: Sequence[str], message: bytes, before_data: Gate
+                    ) -> list[aiosmtplib.SMTPRecipientRefused]:
     """MAIL, every RCPT and DATA in one write (RFC 2920), then the content: the same
     outcomes as `one_by_one` in two round trips."""
     with Pipeline(client, deadline) as pipe:
-        async with pipe.protocol._command_lock:  # type: ignore[union-attr]
-            envelope = [b"MAIL FROM:<" + sender.encode() + b">\r\n"]
-            envelope += [b"RCPT TO:<" + r.encode() + b">\r\n" for r in recipients]
-            envelope.append(b"DATA\r\n")
+        async with pipe.lock:
+            envelope = [_mail_from(sender), *map(_rcpt_to, recipients), b"DATA\r\n"]
             answers = await pipe.send(b"".join(envelope), len(envelope))
             mail, data_reply = answers[0], answers[-1]
             refused = [aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, recipient)
                        for recipient, reply in zip(recipients, answers[1:-1], strict=True)
-                       if reply.code not in (SMTPStatus.completed, SMTPStatus.will_forward)]
+                       if reply.code not in _RCPT_ACCEPTED]
             nobody = mail.code != SMTPStatus.completed or len(refused) == len(recipients)
             if nobody and data_reply.code == SMTPStatus.start_input:
                 # The server took DATA though no one can receive the mail: end it empty
                 # (RFC 2920, 3.1); its answer does not matter.
-                await pipe.send(b".\r\n", 1)
+                await pipe.ask(b".\r\n")
             if mail.code != SMTPStatus.completed:
                 raise aiosmtplib.SMTPSenderRefused(mail.code, mail.message, sender)
             if len(refused) == len(recipients):
                 raise aiosmtplib.SMTPRecipientsRefused(refused)
             if data_reply.code != SMTPStatus.start_input:
                 raise aiosmtplib.SMTPDataError(data_reply.code, data_reply.message)
-            if before_data is not None:
-                pipe.pause()
-                await before_data()
-            (reply,) = await pipe.send(message, 1)
-            if reply.code != SMTPStatus.completed:
-                raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+            await pipe.content(message, before_data)
     return refused

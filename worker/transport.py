@@ -32,7 +32,7 @@ async def _transaction(client: aiosmtplib.SMTP, sender: str, recipients: Sequenc
                        data: bytes, before_data: Gate = None) -> dict[str, tuple[int, str]]:
     """MAIL, RCPT for each recipient, DATA: aiosmtplib's sendmail for plain addresses,
     without its parsing of each address as a header (a tenth of a bulk worker's time) and
-    its timer a reply (`_Replies`). Same outcomes: the sender or every recipient refused
+    its timer a reply (worker/smtp_dialogue.py). Same outcomes: the sender or every recipient refused
     raises, the transaction is reset after a refusal, and the refused copies are returned;
     a server that goes silent for the client's timeout, or away, closes the connection.
 
@@ -43,10 +43,10 @@ async def _transaction(client: aiosmtplib.SMTP, sender: str, recipients: Sequenc
         async with asyncio.timeout(None) as deadline:
             if client.supports_extension("pipelining"):
                 refused = await pipelined(client, deadline, sender, recipients, message,
-                                           before_data)
+                                          before_data)
             else:
                 refused = await one_by_one(client, deadline, sender, recipients, message,
-                                            before_data)
+                                           before_data)
     except TimeoutError as exc:
         client.close()
         raise aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response") from exc

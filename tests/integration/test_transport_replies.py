@@ -258,12 +258,12 @@ async def test_a_reply_nobody_asked_for_ends_the_connection(env: Any) -> None:
     target = SmtpTarget("127.0.0.1", srv.sockets[0].getsockname()[1])
     try:
         assert (await transport.send(target, _mail())).outcome == Outcome.SENT  # opens it
-        srv_protocols = len([r for r in reads if r.startswith(b"EHLO")])
+        ehlos = len([r for r in reads if r.startswith(b"EHLO")])
         result = await transport.send(target, _mail())
         assert result.outcome == Outcome.TEMPORARY, result
         assert transport.pool(target).idle == []
         assert (await transport.send(target, _mail())).outcome == Outcome.SENT
-        assert len([r for r in reads if r.startswith(b"EHLO")]) == srv_protocols + 1
+        assert len([r for r in reads if r.startswith(b"EHLO")]) == ehlos + 1
     finally:
         await transport.close()
         srv.close()
