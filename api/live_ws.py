@@ -2,11 +2,12 @@
 
 Strawberry runs every subscription operation on its own: one execution of the selection
 per event per subscriber. Here, subscriptions to the company's event streams
-(`messageStatusChanged`, `interviewResponseChanged`) with the same document, operation
+(`messageStatusChanged(s)`, `interviewResponseChanged`) with the same document, operation
 name and variables, from viewers who see the same things (an admin, or one employee), and
 of the same company, share one `SharedSelection`: the selection is executed once per
 event, its `next` payload encoded once, and each subscriber's operation only sends the
-bytes. Everything else (queries, mutations, `bulkOperationProgress`) runs as strawberry runs it.
+bytes (api/live_shared.py). Everything else (queries, mutations, `bulkOperationProgress`)
+runs as strawberry runs it.
 
 Each subscriber has a bounded queue (RECRUITMAIL_WS_QUEUE_SIZE). A connection that reads
 too slowly first gets status changes of one message merged, then is closed with
@@ -17,36 +18,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
-from functools import lru_cache
 from typing import Any
 
-import orjson
-from graphql import (
-    FieldNode,
-    NameNode,
-    OperationType,
-    get_operation_ast,
-    parse,
-    print_ast,
-    validate,
-)
-from graphql.error import GraphQLError
 from starlette.websockets import WebSocketDisconnect
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
-from strawberry.types.execution import ExecutionResult, PreExecutionError
-from strawberry.utils.aio import aclosing
-from websockets.frames import Frame as WsFrame
-from websockets.frames import Opcode
 
+from api.live_shared import (
+    GROUPS,
+    Finished,
+    GroupKey,
+    Member,
+    SharedSelection,
+    dumps,
+    shareable,
+    viewer_class,
+)
 from api.ws_direct import DirectWriter, abort
-from core.settings import get_settings
 from schema.context import Context
 from schema.live import CLOSE_FELL_BEHIND, CLOSE_FELL_BEHIND_REASON
-from schema.live_queue import BoundedQueue
 
 log = logging.getLogger(__name__)
 
@@ -57,227 +49,6 @@ CLOSE_GRACE_SECONDS = 5.0
 WRITE_TICK_SECONDS = 0.01
 # A connection's queued frames written together, up to about this many bytes.
 WRITE_BATCH_BYTES = 65536
-SHARED_FIELDS = frozenset({"messageStatusChanged", "interviewResponseChanged"})
-
-GroupKey = tuple[Any, ...]
-_GROUPS: dict[GroupKey, SharedSelection] = {}
-
-
-@lru_cache(maxsize=256)
-def shareable(query: str, operation_name: str | None) -> bool:
-    """A subscription whose root fields all read the company's event streams."""
-    try:
-        document = parse(query)
-    except GraphQLError:
-        return False
-    op = get_operation_ast(document, operation_name)
-    if op is None or op.operation != OperationType.SUBSCRIPTION:
-        return False
-    fields = op.selection_set.selections
-    return bool(fields) and all(
-        isinstance(f, FieldNode) and f.name.value in SHARED_FIELDS and not f.directives
-        for f in fields)
-
-
-@lru_cache(maxsize=256)
-def batched(query: str, operation_name: str | None) -> tuple[str, str] | None:
-    """A valid subscription to `messageStatusChanged` alone, as the same selection of
-    `messageStatusChanges` (lists of the changes that arrived together) under the same
-    response key: (the rewritten document, the response key); None for anything else."""
-    try:
-        document = parse(query)
-    except GraphQLError:
-        return None
-    op = get_operation_ast(document, operation_name)
-    if (op is None or op.operation != OperationType.SUBSCRIPTION
-            or len(op.selection_set.selections) != 1 or validate(_core_schema(), document)):
-        return None
-    field = op.selection_set.selections[0]
-    if not isinstance(field, FieldNode) or field.name.value != "messageStatusChanged":
-        return None
-    key = field.alias.value if field.alias else field.name.value
-    field = replace(field, alias=NameNode(value=key), name=NameNode(value="messageStatusChanges"))
-    op_batched = replace(op, selection_set=replace(op.selection_set, selections=(field,)))
-    return print_ast(replace(document, definitions=tuple(
-        op_batched if d is op else d for d in document.definitions))), key
-
-
-def _core_schema() -> Any:
-    from schema import schema
-
-    return schema._schema
-
-
-def _dumps(value: Any) -> bytes:
-    return orjson.dumps(value)
-
-
-class _Finished:
-    """The end of a shared stream: errors to send (or none), then `complete`."""
-
-    __slots__ = ("errors",)
-
-    def __init__(self, errors: list[GraphQLError] | None = None) -> None:
-        self.errors = errors
-
-
-Frame = bytes | _Finished
-
-
-class Member:
-    """One subscriber's operation on a shared selection.
-
-    A frame goes straight onto the connection when nothing of this member is pending and
-    the connection takes writes (no task switch: the usual case for a reader that keeps
-    up), made once for all uncompressed connections; otherwise it waits in the member's
-    bounded queue for the member's task.
-    """
-
-    def __init__(self, handler: LiveTransportWSHandler, operation: Operation[Any, Any]) -> None:
-        self.handler = handler
-        self.operation = operation
-        self.queue: BoundedQueue[Frame] = BoundedQueue(
-            limit=get_settings().ws_queue_size, on_overflow=handler.fall_behind)
-        self.prefix = b'{"id":' + _dumps(operation.id) + b',"type":"next","payload":'
-        self.busy = False  # the member's task is sending
-
-    def offer(self, message: bytes, key: Any, frames: dict[bytes, bytes]) -> None:
-        direct = self.handler.direct
-        if (direct is not None and not self.busy and not len(self.queue)
-                and not self.queue.overflowed and not self.queue.closed
-                and not self.handler.closing and direct.ready()):
-            try:
-                if direct.plain():
-                    frame = frames.get(message)
-                    if frame is None:
-                        frame = frames[message] = WsFrame(Opcode.TEXT, message).serialize(
-                            mask=False)
-                    self.handler.write_later(frame)
-                else:
-                    direct.write(message)
-                return
-            except Exception:
-                log.debug("direct websocket write failed; queueing", exc_info=True)
-        self.queue.offer(message, key)
-
-
-class SharedSelection:
-    """One execution of a subscription for every subscriber with the same key."""
-
-    def __init__(self, key: GroupKey, handler: LiveTransportWSHandler,
-                 operation: Operation[Any, Any]) -> None:
-        self.key = key
-        self.members: set[Member] = set()
-        self.finished = False
-        source = handler.context
-        # A context of its own: results are made for the group, not for the first member.
-        self.context = Context(request=source.request, response=source.response,
-                               websocket=True, connection_params=source.connection_params)
-        assert source.employee is not None and source.company is not None
-        self.context.sign_in(source.employee, source.company)
-        self.context.shared = True
-        self.context.on_fall_behind = self._fall_behind
-        self.context.subscribers = lambda: len(self.members)
-        self.schema = handler.schema
-        self.root_value = handler.root_value
-        self.query = operation.query
-        self.variables = operation.variables
-        self.operation_name = operation.operation_name
-        # messageStatusChanged is executed a batch (a Redis message's changes) at a time
-        # and sent change by change, as the client asked.
-        self.batch_key: str | None = None
-        try:
-            rewritten = batched(operation.query, operation.operation_name)
-        except Exception:  # executed as written
-            log.exception("could not batch a subscription")
-            rewritten = None
-        if rewritten is not None:
-            self.query, self.batch_key = rewritten
-        self.task = asyncio.create_task(self._run(), name="shared-subscription")
-
-    def _fall_behind(self) -> None:
-        # The group's own event queue overflowed: every member missed events.
-        for member in list(self.members):
-            member.handler.fall_behind()
-
-    def _broadcast(self, frame: Frame, key: Any = None) -> None:
-        if isinstance(frame, _Finished):
-            for member in list(self.members):
-                member.queue.offer(frame)
-                member.queue.close()
-            return
-        # The whole `next` message, once per operation id (clients mostly use the same).
-        messages: dict[bytes, bytes] = {}
-        frames: dict[bytes, bytes] = {}  # message -> its websocket frame, made once
-        for member in list(self.members):
-            message = messages.get(member.prefix)
-            if message is None:
-                message = messages[member.prefix] = member.prefix + frame + b"}"
-            member.offer(message, key, frames)
-
-    async def _run(self) -> None:
-        errors: list[GraphQLError] | None = None
-        try:
-            stream = await self.schema.stream(
-                self.query, variable_values=self.variables, context_value=self.context,
-                root_value=self.root_value, operation_name=self.operation_name)
-            async with aclosing(stream):
-                first = True
-                async for result in stream:
-                    if first and isinstance(result, PreExecutionError):
-                        errors = list(result.errors or [])
-                        return
-                    first = False
-                    if not isinstance(result, ExecutionResult):
-                        errors = [GraphQLError("Incremental delivery is not supported over "
-                                               "graphql-transport-ws")]
-                        return
-                    keys, self.context.live_keys = self.context.live_keys, None
-                    key, self.context.live_key = self.context.live_key, None
-                    data = result.data
-                    if self.batch_key is not None and data is not None and not result.errors:
-                        items = data[self.batch_key]
-                        keys = keys if keys is not None and len(keys) == len(items) else None
-                        for i, item in enumerate(items):
-                            one: dict[str, Any] = {"data": {self.batch_key: item}}
-                            if result.extensions:
-                                one["extensions"] = result.extensions
-                            self._broadcast(_dumps(one), keys[i] if keys else None)
-                        continue
-                    payload: dict[str, Any] = {"data": data}
-                    if self.batch_key is not None and data is not None:
-                        payload["data"] = None  # a batch with errors: not split
-                    if result.errors:
-                        payload["errors"] = [e.formatted for e in result.errors]
-                    if result.extensions:
-                        payload["extensions"] = result.extensions
-                    self._broadcast(_dumps(payload), key)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("shared subscription failed")
-            errors = [GraphQLError("Internal server error.",
-                                   extensions={"code": "INTERNAL_SERVER_ERROR"})]
-        finally:
-            self.finished = True
-            if _GROUPS.get(self.key) is self:
-                del _GROUPS[self.key]
-            self._broadcast(_Finished(errors))
-
-    def leave(self, member: Member) -> None:
-        self.members.discard(member)
-        if not self.members and not self.finished:
-            self.finished = True
-            if _GROUPS.get(self.key) is self:
-                del _GROUPS[self.key]
-            self.task.cancel()
-
-
-def _viewer_class(context: Context) -> Any:
-    # Results differ between viewers only by what documents they may see: admins see all.
-    employee = context.viewer
-    return "admin" if employee.is_admin else employee.id
-
 
 class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """Strawberry's graphql-transport-ws handler with shared selections and backpressure."""
@@ -342,13 +113,13 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             return
         context = self.context
         assert context.company is not None
-        variables = _dumps(operation.variables or {})
+        variables = dumps(operation.variables or {})
         key: GroupKey = (id(asyncio.get_running_loop()), context.company.id,
-                         _viewer_class(context), operation.query, operation.operation_name,
+                         viewer_class(context), operation.query, operation.operation_name,
                          variables)
-        group = _GROUPS.get(key)
+        group = GROUPS.get(key)
         if group is None or group.finished:
-            group = _GROUPS[key] = SharedSelection(key, self, operation)
+            group = GROUPS[key] = SharedSelection(key, self, operation)
         member = Member(self, operation)
         group.members.add(member)
         try:
@@ -364,7 +135,7 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 if member.queue.overflowed:
                     return  # closing with 4420; no `complete` for a dropped stream
                 break
-            if isinstance(frame, _Finished):
+            if isinstance(frame, Finished):
                 self.flush()
                 if frame.errors:
                     await operation.send_initial_errors(frame.errors)

@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     # changes of one message merged; when it is full the connection is closed with 4420
     # (see README, "Live updates").
     ws_queue_size: int = 5000
+    # Status-change subscriptions of plain fields made without the GraphQL executor
+    # (schema/live_compiled.py); false runs every selection through the executor.
+    live_compiled: bool = True
     log_json: bool = True
     log_level: str = "INFO"
 

@@ -53,28 +53,50 @@ class Delivery:
     def __init__(self, company_id: uuid.UUID, batch: list[dict[str, Any]]) -> None:
         self.company_id = company_id
         self.events = batch
-        self._loads: dict[tuple[str, str], asyncio.Future[dict[Any, Any]]] = {}
+        self._loads: dict[tuple[str, str, tuple[str, ...] | None], asyncio.Future[dict[Any, Any]]] = {}
 
-    def prefetch(self, model: type[Model], field: str) -> asyncio.Future[dict[Any, Any]]:
+    def prefetch(self, model: type[Model], field: str,
+                 columns: tuple[str, ...] | None = None) -> asyncio.Future[dict[Any, Any]]:
         """Start loading the company's rows of `model` named by event[field] of every event
         of this delivery, in one query, unless already started; the hub calls it as soon
         as a listener accepts an event, so the query runs while earlier events are still
-        being executed."""
-        slot = (model.__name__, field)
+        being executed. With `columns` (which must hold "id"): those columns only, as
+        dicts (`related__column` reads a column of a related row)."""
+        slot = (model.__name__, field, columns)
         loading = self._loads.get(slot)
         if loading is None:
-            loading = self._loads[slot] = asyncio.ensure_future(self._load(model, field))
+            loading = self._loads[slot] = asyncio.ensure_future(
+                self._load(model, field, columns))
             loading.add_done_callback(_retrieve)
         return loading
 
-    async def _load(self, model: type[Model], field: str) -> dict[Any, Any]:
+    async def _load(self, model: type[Model], field: str,
+                    columns: tuple[str, ...] | None) -> dict[Any, Any]:
         ids: set[uuid.UUID] = set()
         for event in self.events:
             with contextlib.suppress(ValueError, TypeError):
                 if event.get(field) is not None:
                     ids.add(uuid.UUID(str(event[field])))
-        rows = await model.filter(id__in=list(ids), company_id=self.company_id)
-        return {r.pk: r for r in rows}
+        if not ids:
+            return {}
+        query = model.filter(id__in=list(ids), company_id=self.company_id)
+        if columns is not None:
+            return {r["id"]: r for r in await query.values(*columns)}
+        return {r.pk: r for r in await query}
+
+    async def values(self, model: type[Model], field: str,
+                     columns: tuple[str, ...]) -> dict[Any, dict[str, Any]]:
+        """`columns` of the rows every event of this delivery names in event[field], by
+        id, loaded once for every listener that asks for the same columns."""
+        loading = self.prefetch(model, field, columns)
+        try:
+            return await asyncio.shield(loading)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            if self._loads.get((model.__name__, field, columns)) is loading:
+                del self._loads[(model.__name__, field, columns)]
+            raise
 
     async def rows(self, model: type[Model], field: str) -> dict[Any, Any]:
         """Every row of `model` the events of this delivery name in event[field], by id."""
@@ -97,8 +119,8 @@ class Delivery:
             raise
         except Exception:
             # Let the next caller try again rather than sharing one failure forever.
-            if self._loads.get((model.__name__, field)) is loading:
-                del self._loads[(model.__name__, field)]
+            if self._loads.get((model.__name__, field, None)) is loading:
+                del self._loads[(model.__name__, field, None)]
             raise
 
 

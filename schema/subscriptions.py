@@ -94,7 +94,7 @@ def _bulk_key(event: dict[str, Any]) -> Any:
     return ("b", str(event.get("bulk_operation_id")))
 
 
-def _listen(ctx: Context, accept: Callable[[dict[str, Any]], bool], *,
+def listen_for(ctx: Context, accept: Callable[[dict[str, Any]], bool], *,
             key: Callable[[dict[str, Any]], Any] | None = None,
             prefetch: Callable[[live.Delivery], Any] | None = None,
             behind: int | None = None) -> live.listen:
@@ -106,7 +106,7 @@ def _listen(ctx: Context, accept: Callable[[dict[str, Any]], bool], *,
         weight=ctx.subscribers, prefetch=prefetch, behind_seconds=_behind_seconds(ctx)))
 
 
-async def _next_events(queue: live.Listener, most: int = 1,
+async def next_events(queue: live.Listener, most: int = 1,
                 wait: float | None = None) -> list[live.Item]:
     """The next events of the queue, up to `most` of one delivery (Redis message); [] after
     `wait` seconds without any. Once the queue overflowed it returns nothing more: it waits
@@ -144,10 +144,10 @@ async def _status_changes(info: Info, candidate_id: strawberry.ID | None,
                 and (bulk_operation_id is None
                      or _same(event.get("bulk_operation_id"), bulk)))
 
-    async with _listen(ctx, accept, key=live.message_key,
+    async with listen_for(ctx, accept, key=live.message_key,
                        prefetch=_prefetch_messages(ctx)) as queue:
         while True:
-            items = await _next_events(queue, most)
+            items = await next_events(queue, most)
             delivery = items[0][1]
             if ctx.shared and not ctx.has_loaders_for(delivery):
                 # The candidates of a whole bulk chunk in one query, not one per event.
@@ -206,10 +206,10 @@ class Subscription:
             return (event.get("type") == events.INTERVIEW_RESPONSE
                     and (interview_id is None or _same(event.get("interview_id"), wanted)))
 
-        async with _listen(ctx, accept, prefetch=lambda d: d.prefetch(
+        async with listen_for(ctx, accept, prefetch=lambda d: d.prefetch(
                 models.Interview, "interview_id")) as queue:
             while True:
-                [(event, delivery)] = await _next_events(queue)
+                [(event, delivery)] = await next_events(queue)
                 row = await delivery.row(models.Interview, "interview_id",
                                          event.get("interview_id"))
                 if row is None:
@@ -243,7 +243,7 @@ class Subscription:
 
         # Every progress event re-reads the row, so pending ones are always merged (the
         # queue never holds more than one: it cannot overflow).
-        async with _listen(ctx, accept, key=_bulk_key, behind=0) as queue:
+        async with listen_for(ctx, accept, key=_bulk_key, behind=0) as queue:
             row = await load()
             if row is None:
                 raise graphql_error("No such bulk operation.", NOT_FOUND)
@@ -251,7 +251,7 @@ class Subscription:
             yield BulkOperation.from_row(row)
             last = (row.state, row.queued, row.sent, row.failed)
             while row.state not in FINAL_BULK_STATES:
-                items = await _next_events(queue, wait=BULK_RECHECK_SECONDS)
+                items = await next_events(queue, wait=BULK_RECHECK_SECONDS)
                 if not items:
                     fresh = await load()  # nothing heard for a while: look anyway
                 else:
