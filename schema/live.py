@@ -33,6 +33,7 @@ from tortoise.models import Model
 
 from core import events
 from core.redis import get_redis
+from core.row_columns import row_columns
 from schema.live_queue import BEHIND_SECONDS, BoundedQueue
 
 log = logging.getLogger(__name__)
@@ -79,10 +80,10 @@ class Delivery:
                     ids.add(uuid.UUID(str(event[field])))
         if not ids:
             return {}
-        query = model.filter(id__in=list(ids), company_id=self.company_id)
         if columns is not None:
-            return {r["id"]: r for r in await query.values(*columns)}
-        return {r.pk: r for r in await query}
+            return await row_columns(model, self.company_id, ids, columns)
+        return {r.pk: r for r in await model.filter(id__in=list(ids),
+                                                     company_id=self.company_id)}
 
     async def values(self, model: type[Model], field: str,
                      columns: tuple[str, ...]) -> dict[Any, dict[str, Any]]:
