@@ -117,6 +117,10 @@ def dumps(value: Any) -> bytes:
     return orjson.dumps(value)
 
 
+def _internal_error() -> GraphQLError:
+    return GraphQLError("Internal server error.", extensions={"code": "INTERNAL_SERVER_ERROR"})
+
+
 class Finished:
     """The end of a shared stream: errors to send (or none), then `complete`."""
 
@@ -146,11 +150,19 @@ class Member:
         self.prefix = b'{"id":' + dumps(operation.id) + b',"type":"next","payload":'
         self.busy = False  # the member's task is sending
 
-    def offer(self, message: bytes, key: Any, frames: dict[bytes, bytes]) -> None:
+    def _direct(self) -> DirectWriter | None:
+        """The connection's writer when a frame may go straight onto it: nothing of this
+        member pending and the connection taking writes."""
         direct = self.handler.direct
         if (direct is not None and not self.busy and not len(self.queue)
                 and not self.queue.overflowed and not self.queue.closed
                 and not self.handler.closing and direct.ready()):
+            return direct
+        return None
+
+    def offer(self, message: bytes, key: Any, frames: dict[bytes, bytes]) -> None:
+        direct = self._direct()
+        if direct is not None:
             try:
                 if direct.plain():
                     frame = frames.get(message)
@@ -169,10 +181,8 @@ class Member:
                    joined: dict[bytes, bytes]) -> None:
         """A batch of frames (one Redis message's changes) in one hand-off: onto the
         connection's next write when it takes them, else into the queue one by one."""
-        direct = self.handler.direct
-        if (direct is not None and not self.busy and not len(self.queue)
-                and not self.queue.overflowed and not self.queue.closed
-                and not self.handler.closing and direct.ready()):
+        direct = self._direct()
+        if direct is not None:
             try:
                 if direct.plain():
                     frames = joined.get(self.prefix)
@@ -281,6 +291,8 @@ class SharedSelection:
                                   prefetch=prefetch) as queue:
                 while True:
                     items = await next_events(queue, BATCH_MAX)
+                    if not items:
+                        continue
                     rows = await items[0][1].values(models.Message, "message_id", columns)
                     results: list[dict[str, Any]] = []
                     keys: list[Any] = []
@@ -306,15 +318,11 @@ class SharedSelection:
             raise
         except Exception:
             log.exception("shared subscription failed")
-            errors = [GraphQLError("Internal server error.",
-                                   extensions={"code": "INTERNAL_SERVER_ERROR"})]
+            errors = [_internal_error()]
         finally:
             GRAPHQL_SUBSCRIPTIONS.dec()
             GRAPHQL_OPERATIONS.labels("subscription", "error" if errors else "ok").inc()
-            self.finished = True
-            if GROUPS.get(self.key) is self:
-                del GROUPS[self.key]
-            self._broadcast(Finished(errors))
+            self._end(errors)
 
     async def _run(self) -> None:
         errors: list[GraphQLError] | None = None
@@ -357,13 +365,15 @@ class SharedSelection:
             raise
         except Exception:
             log.exception("shared subscription failed")
-            errors = [GraphQLError("Internal server error.",
-                                   extensions={"code": "INTERNAL_SERVER_ERROR"})]
+            errors = [_internal_error()]
         finally:
-            self.finished = True
-            if GROUPS.get(self.key) is self:
-                del GROUPS[self.key]
-            self._broadcast(Finished(errors))
+            self._end(errors)
+
+    def _end(self, errors: list[GraphQLError] | None) -> None:
+        self.finished = True
+        if GROUPS.get(self.key) is self:
+            del GROUPS[self.key]
+        self._broadcast(Finished(errors))
 
     def leave(self, member: Member) -> None:
         self.members.discard(member)

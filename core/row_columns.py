@@ -3,8 +3,8 @@
 Live subscriptions read the rows a Redis message of status changes names (schema/live.py),
 hundreds of times a second during a bulk send. Through the ORM each read built its SQL
 anew, with one placeholder per id, so on PostgreSQL every batch size was a statement of its
-own to prepare (asyncpg keeps 100); here PostgreSQL gets one text per column set
-(`id = ANY($1::uuid[])`), prepared once per connection, and the values are converted by the
+own to prepare (asyncpg keeps 100); here PostgreSQL gets one text per column set (the
+ids as one parameter), prepared once per connection, and the values are converted by the
 ORM's own converters of `values()`. `related__column` reads a column of the row a foreign
 key points at (a LEFT JOIN).
 """
@@ -71,9 +71,12 @@ async def row_columns(model: type[Model], company_id: uuid.UUID, ids: Collection
     dialect = conn.capabilities.dialect
     st = _statement(model, columns, dialect)
     if dialect == "postgres":
-        sql = (f'{st.select} WHERE "{st.table}"."id" = ANY($1::uuid[]) '
+        # The ids as one text: a uuid[] parameter would make asyncpg introspect the
+        # array type on every new connection (three statements more).
+        sql = (f'{st.select} WHERE "{st.table}"."id" = '
+               f"ANY(string_to_array($1::text, ',')::uuid[]) "
                f'AND "{st.table}"."company_id" = $2')
-        params: list[Any] = [list(ids), company_id]
+        params: list[Any] = [",".join(str(i) for i in ids), company_id]
     else:
         marks = ", ".join("?" for _ in ids)
         sql = (f'{st.select} WHERE "{st.table}"."id" IN ({marks}) '

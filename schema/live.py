@@ -85,19 +85,24 @@ class Delivery:
         return {r.pk: r for r in await model.filter(id__in=list(ids),
                                                      company_id=self.company_id)}
 
-    async def values(self, model: type[Model], field: str,
-                     columns: tuple[str, ...]) -> dict[Any, dict[str, Any]]:
-        """`columns` of the rows every event of this delivery names in event[field], by
-        id, loaded once for every listener that asks for the same columns."""
+    async def _loaded(self, model: type[Model], field: str,
+                      columns: tuple[str, ...] | None = None) -> dict[Any, Any]:
         loading = self.prefetch(model, field, columns)
         try:
             return await asyncio.shield(loading)
         except asyncio.CancelledError:
             raise
         except Exception:
+            # Let the next caller try again rather than sharing one failure forever.
             if self._loads.get((model.__name__, field, columns)) is loading:
                 del self._loads[(model.__name__, field, columns)]
             raise
+
+    async def values(self, model: type[Model], field: str,
+                     columns: tuple[str, ...]) -> dict[Any, dict[str, Any]]:
+        """`columns` of the rows every event of this delivery names in event[field], by
+        id, loaded once for every listener that asks for the same columns."""
+        return await self._loaded(model, field, columns)
 
     async def rows(self, model: type[Model], field: str) -> dict[Any, Any]:
         """Every row of `model` the events of this delivery name in event[field], by id."""
@@ -113,16 +118,7 @@ class Delivery:
             key = uuid.UUID(str(pk))
         except (ValueError, TypeError):
             return None
-        loading = self.prefetch(model, field)
-        try:
-            return (await asyncio.shield(loading)).get(key)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # Let the next caller try again rather than sharing one failure forever.
-            if self._loads.get((model.__name__, field, None)) is loading:
-                del self._loads[(model.__name__, field, None)]
-            raise
+        return (await self._loaded(model, field)).get(key)
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

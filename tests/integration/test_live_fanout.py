@@ -102,8 +102,9 @@ async def test_many_subscribers_share_one_redis_subscription_and_one_row_read(
         for seen_by_one in body:
             assert [e["status"] for e in seen_by_one] == ["QUEUED", "SENDING", "SENT", "QUEUED"]
             assert seen_by_one[0]["message"]["body"] == "B"
-        # The message rows of that PUBLISH are read once for all twelve; the candidate once
-        # for the eight that share a selection: not once per subscriber and event.
+        # The rows of that PUBLISH are read once per selection (the columns each shows:
+        # the eight that share one, the four that share the other), not once per
+        # subscriber and event.
         reads = [s for s in seen.sql if s.startswith("SELECT")]
         assert len(reads) == 2, "\n".join(reads)
         with pytest.raises(TimeoutError):
