@@ -170,7 +170,14 @@ async def run(s: Settings, catcher_port: int) -> None:
                        err=True)
         stopper.cancel()
         server.should_exit = True
-        await wrk.close()
+        try:
+            await wrk.close()
+        except asyncio.CancelledError:
+            # arq's close() re-raises the cancellation of a job it cancelled on the way
+            # out; only a cancellation of this task itself goes on.
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
     finally:
         for close in reversed(closers):
             with contextlib.suppress(Exception):
