@@ -43,6 +43,7 @@ from graphql import (
     OperationType,
     SelectionSetNode,
     get_operation_ast,
+    is_abstract_type,
     parse,
     specified_rules,
     validate,
@@ -226,8 +227,6 @@ class _Compiler:
         named = self.schema.get_type(condition.name.value)
         if named is runtime:
             return True
-        from graphql import is_abstract_type
-
         return is_abstract_type(named) and self.schema.is_sub_type(named, runtime)  # type: ignore[arg-type]
 
     def collect(self, runtime: GraphQLObjectType, sets: list[SelectionSetNode],
