@@ -61,6 +61,7 @@ class Connection(Protocol):
 
     def fall_behind(self) -> None: ...
 
+
 SHARED_FIELDS = frozenset({"messageStatusChanged", "messageStatusChanges",
                            "interviewResponseChanged"})
 
@@ -160,27 +161,11 @@ class Member:
             return direct
         return None
 
-    def offer(self, message: bytes, key: Any, frames: dict[bytes, bytes]) -> None:
-        direct = self._direct()
-        if direct is not None:
-            try:
-                if direct.plain():
-                    frame = frames.get(message)
-                    if frame is None:
-                        frame = frames[message] = WsFrame(Opcode.TEXT, message).serialize(
-                            mask=False)
-                    self.handler.write_later(frame)
-                else:
-                    direct.write(message)
-                return
-            except Exception:
-                log.debug("direct websocket write failed; queueing", exc_info=True)
-        self.queue.offer(message, key)
-
     def offer_many(self, messages: list[bytes], keys: list[Any],
                    joined: dict[bytes, bytes]) -> None:
-        """A batch of frames (one Redis message's changes) in one hand-off: onto the
-        connection's next write when it takes them, else into the queue one by one."""
+        """`next` messages (one result, or one Redis message's changes) in one hand-off:
+        onto the connection's next write when it takes them, else into the queue one by
+        one. `joined` holds the frames already made for plain connections, by prefix."""
         direct = self._direct()
         if direct is not None:
             try:
@@ -256,17 +241,12 @@ class SharedSelection:
                 member.queue.offer(frame)
                 member.queue.close()
             return
-        # The whole `next` message, once per operation id (clients mostly use the same).
-        messages: dict[bytes, bytes] = {}
-        frames: dict[bytes, bytes] = {}  # message -> its websocket frame, made once
-        for member in list(self.members):
-            message = messages.get(member.prefix)
-            if message is None:
-                message = messages[member.prefix] = member.prefix + frame + b"}"
-            member.offer(message, key, frames)
+        self._broadcast_many([frame], [key])
 
     def _broadcast_many(self, payloads: list[bytes], keys: list[Any]) -> None:
-        """`next` payloads of one Redis message, handed to each member at once."""
+        """`next` payloads of one Redis message, handed to each member at once. The whole
+        `next` messages are made once per operation id (clients mostly use the same), and
+        for plain connections their websocket frames once."""
         messages: dict[bytes, list[bytes]] = {}
         joined: dict[bytes, bytes] = {}  # operation id prefix -> the batch's frames, once
         for member in list(self.members):

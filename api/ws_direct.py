@@ -73,11 +73,6 @@ class DirectWriter:
     async def wait_writable(self) -> None:
         await self.protocol.writable.wait()
 
-    def write(self, data: bytes) -> None:
-        p = self.protocol
-        p.conn.send_text(data)
-        p.transport.write(b"".join(p.conn.data_to_send()))
-
     def plain(self) -> bool:
         """No extension (compression) negotiated and nothing half-sent: a server's text
         frame is then the same bytes on every connection (server frames are unmasked)."""

@@ -20,10 +20,9 @@ errors. tests/integration/test_live_compiled.py compares both paths byte for byt
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 from functools import lru_cache
 from types import SimpleNamespace
@@ -55,16 +54,15 @@ from graphql.execution.values import (
     get_variable_values,
 )
 
-from core import events
-from core.ids import parse_id, to_global_id
+from core.ids import to_global_id
 from core.models import Candidate as CandidateRow
 from core.models.enums import MessageStatus
 from schema.guards import MAX_TOKENS, guard_rules
+from schema.subscriptions import change_time, status_filter
 
 ROOT_FIELDS = {"messageStatusChanged": False, "messageStatusChanges": True}  # name -> a list
 
 Row = dict[str, Any]
-Getter = Callable[[dict[str, Any], Row], Any]
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -76,13 +74,8 @@ def _name(value: Enum | None) -> str | None:
 
 
 def _at(value: Any) -> str:
-    """The change's `at` as the executor shows it (schema.subscriptions._at, then the
-    DateTime scalar)."""
-    try:
-        at = datetime.fromisoformat(str(value))
-    except ValueError:
-        at = datetime.now(UTC)
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat()
+    """The change's `at` as the executor shows it (the DateTime scalar's ISO text)."""
+    return change_time(value).isoformat()
 
 
 def _const(value: str) -> Callable[[Row], str]:
@@ -183,23 +176,9 @@ class Plan:
 
     response_key: str
     many: bool  # messageStatusChanges: one list per Redis message
-    candidate_id: uuid.UUID | None
-    bulk_operation_id: uuid.UUID | None
-    filters: tuple[bool, bool]  # whether each argument was given (a bad id matches nothing)
+    accept: Callable[[dict[str, Any]], bool]  # the events its arguments take
     columns: tuple[str, ...]  # of the message rows (`candidate__…`: its candidate's)
     item: Callable[[dict[str, Any], Row], dict[str, Any]]
-
-    def accept(self, event: dict[str, Any]) -> bool:
-        if event.get("type") != events.MESSAGE_STATUS:
-            return False
-        by_candidate, by_bulk = self.filters
-        if by_candidate and not _same(event.get("candidate_id"), self.candidate_id):
-            return False
-        return not by_bulk or _same(event.get("bulk_operation_id"), self.bulk_operation_id)
-
-
-def _same(value: Any, wanted: uuid.UUID | None) -> bool:
-    return wanted is not None and value is not None and str(value) == str(wanted)
 
 
 class _Compiler:
@@ -372,10 +351,7 @@ def compile_selection(query: str, operation_name: str | None,
         item = compiler.change(nodes)
     except (NotCompiled, GraphQLError):
         return None
-    cand, bulk = args.get("candidateId"), args.get("bulkOperationId")
     return Plan(
         response_key=key, many=ROOT_FIELDS[name],
-        candidate_id=parse_id(cand, "Candidate") if cand is not None else None,
-        bulk_operation_id=(parse_id(bulk, "BulkOperation") if bulk is not None else None),
-        filters=(cand is not None, bulk is not None),
+        accept=status_filter(args.get("candidateId"), args.get("bulkOperationId")),
         columns=tuple(compiler.columns), item=item)

@@ -50,7 +50,8 @@ class InterviewResponseChange:
     at: datetime
 
 
-def _at(value: Any) -> datetime:
+def change_time(value: Any) -> datetime:
+    """An event's `at` (ISO text; without a zone it is UTC; unreadable: now)."""
     try:
         at = datetime.fromisoformat(str(value))
     except ValueError:
@@ -95,9 +96,9 @@ def _bulk_key(event: dict[str, Any]) -> Any:
 
 
 def listen_for(ctx: Context, accept: Callable[[dict[str, Any]], bool], *,
-            key: Callable[[dict[str, Any]], Any] | None = None,
-            prefetch: Callable[[live.Delivery], Any] | None = None,
-            behind: int | None = None) -> live.listen:
+               key: Callable[[dict[str, Any]], Any] | None = None,
+               prefetch: Callable[[live.Delivery], Any] | None = None,
+               behind: int | None = None) -> live.listen:
     """A listener on the company's hub for the events `accept` takes, sized and paced for
     this subscription's context: its overflow closes the connection (4420), and a shared
     subscription counts every subscriber it serves."""
@@ -107,7 +108,7 @@ def listen_for(ctx: Context, accept: Callable[[dict[str, Any]], bool], *,
 
 
 async def next_events(queue: live.Listener, most: int = 1,
-                wait: float | None = None) -> list[live.Item]:
+                      wait: float | None = None) -> list[live.Item]:
     """The next events of the queue, up to `most` of one delivery (Redis message); [] after
     `wait` seconds without any. Once the queue overflowed it returns nothing more: it waits
     for the cancellation that closing the connection (4420) brings."""
@@ -128,12 +129,10 @@ async def next_events(queue: live.Listener, most: int = 1,
 BATCH_MAX = 500
 
 
-async def _status_changes(info: Info, candidate_id: strawberry.ID | None,
-                          bulk_operation_id: strawberry.ID | None,
-                          most: int) -> AsyncGenerator[list[MessageStatusChange], None]:
-    """The company's status changes as lists of up to `most`: what is pending at once (of
-    one Redis message) goes in one list."""
-    ctx = info.context
+def status_filter(candidate_id: str | None,
+                  bulk_operation_id: str | None) -> Callable[[dict[str, Any]], bool]:
+    """The status events a subscription with these arguments takes (an argument that is
+    not an id of its type matches nothing)."""
     cand = uuid_of(candidate_id, "Candidate") if candidate_id is not None else None
     bulk = (uuid_of(bulk_operation_id, "BulkOperation")
             if bulk_operation_id is not None else None)
@@ -144,8 +143,18 @@ async def _status_changes(info: Info, candidate_id: strawberry.ID | None,
                 and (bulk_operation_id is None
                      or _same(event.get("bulk_operation_id"), bulk)))
 
+    return accept
+
+
+async def _status_changes(info: Info, candidate_id: strawberry.ID | None,
+                          bulk_operation_id: strawberry.ID | None,
+                          most: int) -> AsyncGenerator[list[MessageStatusChange], None]:
+    """The company's status changes as lists of up to `most`: what is pending at once (of
+    one Redis message) goes in one list."""
+    ctx = info.context
+    accept = status_filter(candidate_id, bulk_operation_id)
     async with listen_for(ctx, accept, key=live.message_key,
-                       prefetch=_prefetch_messages(ctx)) as queue:
+                          prefetch=_prefetch_messages(ctx)) as queue:
         while True:
             items = await next_events(queue, most)
             delivery = items[0][1]
@@ -162,7 +171,7 @@ async def _status_changes(info: Info, candidate_id: strawberry.ID | None,
                 batch.append(MessageStatusChange(
                     message=Message.from_row(row),
                     previous_status=S(previous) if previous else None,
-                    status=S(event["status"]), at=_at(event.get("at"))))
+                    status=S(event["status"]), at=change_time(event.get("at"))))
                 keys.append(live.message_key(event))
             if batch:
                 # Lets the websocket layer merge a change with a later one of the same
@@ -220,7 +229,7 @@ class Subscription:
                     interview=Interview.from_row(row),
                     response=Response(event.get("response") or row.candidate_response),
                     comment=event.get("comment"),
-                    at=_at(event.get("at")),
+                    at=change_time(event.get("at")),
                 )
 
     @strawberry.subscription(description=(
