@@ -60,6 +60,27 @@ def _statement(model: type[Model], columns: tuple[str, ...], dialect: str) -> _S
     return found
 
 
+def statement(model: type[Model], columns: tuple[str, ...], ids: Collection[uuid.UUID],
+              dialect: str) -> tuple[tuple[str, ...], str, list[Any]]:
+    """(the columns read, the SQL, its parameters) of row_columns."""
+    # The company is checked by the caller, not in the WHERE clause: right after a bulk
+    # insert the statistics still say "the company has 3 messages", and a plan that starts
+    # from the company's index then tests every one of its rows against the ids (644 ms
+    # for 20,000 messages, where the primary key takes 0.6 ms); by id alone the key is the
+    # only way.
+    wanted = columns if "company_id" in columns else (*columns, "company_id")
+    st = _statement(model, wanted, dialect)
+    if dialect == "postgres":
+        # The ids as one text (a uuid[] parameter would make asyncpg introspect the array
+        # type on every new connection: three statements more), turned into an array once
+        # per execution by the sub-select (an InitPlan), not once per row tested.
+        sql = (f'{st.select} WHERE "{st.table}"."id" = '
+               f"ANY((SELECT string_to_array($1::text, ',')::uuid[])::uuid[])")
+        return wanted, sql, [",".join(str(i) for i in ids)]
+    marks = ", ".join("?" for _ in ids)
+    return wanted, f'{st.select} WHERE "{st.table}"."id" IN ({marks})', [str(i) for i in ids]
+
+
 async def row_columns(model: type[Model], company_id: uuid.UUID, ids: Collection[uuid.UUID],
                       columns: tuple[str, ...]) -> dict[uuid.UUID, dict[str, Any]]:
     """{id: {column: value}} of the company's rows of `model` among `ids`; `columns` must
@@ -68,25 +89,15 @@ async def row_columns(model: type[Model], company_id: uuid.UUID, ids: Collection
     if not ids:
         return {}
     conn = connections.get("default")
-    dialect = conn.capabilities.dialect
-    st = _statement(model, columns, dialect)
-    if dialect == "postgres":
-        # The ids as one text: a uuid[] parameter would make asyncpg introspect the
-        # array type on every new connection (three statements more).
-        sql = (f'{st.select} WHERE "{st.table}"."id" = '
-               f"ANY(string_to_array($1::text, ',')::uuid[]) "
-               f'AND "{st.table}"."company_id" = $2')
-        params: list[Any] = [",".join(str(i) for i in ids), company_id]
-    else:
-        marks = ", ".join("?" for _ in ids)
-        sql = (f'{st.select} WHERE "{st.table}"."id" IN ({marks}) '
-               f'AND "{st.table}"."company_id" = ?')
-        params = [*(str(i) for i in ids), str(company_id)]
+    wanted, sql, params = statement(model, columns, ids, conn.capabilities.dialect)
     rows = await conn.execute_query_dict(sql, params)
-    names = [f"c{i}" for i in range(len(columns))]
+    converters = _statement(model, wanted, conn.capabilities.dialect).convert
+    names = [f"c{i}" for i in range(len(wanted))]
     out: dict[uuid.UUID, dict[str, Any]] = {}
     for raw in rows:
         row = {column: convert(raw[name])
-               for column, name, convert in zip(columns, names, st.convert, strict=True)}
-        out[row["id"]] = row
+               for column, name, convert in zip(wanted, names, converters, strict=True)}
+        owner = row["company_id"] if wanted is columns else row.pop("company_id")
+        if str(owner) == str(company_id):
+            out[row["id"]] = row
     return out

@@ -82,8 +82,9 @@ class Delivery:
             return {}
         if columns is not None:
             return await row_columns(model, self.company_id, ids, columns)
-        return {r.pk: r for r in await model.filter(id__in=list(ids),
-                                                     company_id=self.company_id)}
+        # By id alone, the company checked here (core/row_columns.py says why).
+        return {r.pk: r for r in await model.filter(id__in=list(ids))
+                if getattr(r, "company_id", None) == self.company_id}
 
     async def _loaded(self, model: type[Model], field: str,
                       columns: tuple[str, ...] | None = None) -> dict[Any, Any]:
