@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from arq import Retry
@@ -12,7 +13,8 @@ from tortoise.expressions import Q
 
 from core import logs, queue
 from core.blobs import read_blob
-from core.mail.mime import Attachment, build_email
+from core.mail.addresses import is_plain_address
+from core.mail.mime import Attachment, build_email, plain_envelope
 from core.models import Company, Document, Message
 from core.models.companies import MailSettings
 from core.models.enums import MessageStatus
@@ -20,6 +22,7 @@ from core.services import claims, delivery, mail_settings, recording
 from worker import paced
 from worker.lanes import NOT_HANDLED, Outbox, Work
 from worker.smtp_answers import Outcome, SendResult
+from worker.smtp_dialogue import Announce
 from worker.transport import Gate, Transport, target_for
 
 log = logging.getLogger(__name__)
@@ -193,6 +196,14 @@ async def send_each(ctx: dict[str, Any], ids: list[uuid.UUID]) -> Done:
                                before_data=before_data)
         return send
 
+    def announce_for(docs: list[Document]) -> Callable[[claims.Outgoing], Announce | None]:
+        def announce(msg: claims.Outgoing) -> Announce | None:
+            plain = plain_envelope(msg, bool(docs))
+            if plain is None or not all(is_plain_address(a) for a in (plain[0], *plain[1])):
+                return None
+            return plain
+        return announce
+
     waiting = {}
     for mid in due:
         server = server_of[mid]
@@ -204,7 +215,8 @@ async def send_each(ctx: dict[str, Any], ids: list[uuid.UUID]) -> Done:
         if held is not None:
             done[mid] = (S.QUEUED, held)
             continue
-        work = Work(mid, sender_for(server, with_docs.get(mid, [])), _failed)
+        docs = with_docs.get(mid, [])
+        work = Work(mid, sender_for(server, docs), _failed, announce=announce_for(docs))
         waiting[mid] = outbox.submit(target, work)
     for mid, fut in waiting.items():
         outcome = await fut

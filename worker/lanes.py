@@ -20,6 +20,7 @@ from core.settings import get_settings
 from worker.sending import Sender
 from worker.smtp_answers import Outcome as TransportOutcome
 from worker.smtp_answers import SendResult
+from worker.smtp_dialogue import Announce
 from worker.transport import Gate, SmtpTarget, Transport
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,9 @@ class Work:
     message_id: uuid.UUID
     send: Callable[[claims.Outgoing, Gate], Awaitable[SendResult]]
     failed: Callable[[claims.Outgoing, SendResult], Awaitable[Outcome]]
+    # The envelope of the message's mail, where it can be announced behind the content of
+    # the mail before it on the same connection (worker/smtp_dialogue.py); None: it cannot.
+    announce: Callable[[claims.Outgoing], Announce | None] = lambda _: None
     done: asyncio.Future[Outcome] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
 
@@ -52,7 +56,8 @@ class Outbox:
     happens (`_lane`). A lane holds at most one mail on the wire and one claimed next; at
     the server's 250 it writes that mail's SENT together with the claim of the message
     after the next, and the next mail's content waits, after the server's 354, until that
-    write is committed.
+    write is committed. The claimed next mail's envelope goes behind a mail's content, so
+    the server's 250 comes with the next mail's 354.
     """
 
     def __init__(self, sender: Sender, transport: Transport) -> None:
@@ -122,10 +127,20 @@ class Outbox:
         # after the current one. The current mail's content waits for it (the gate).
         ahead: asyncio.Future[tuple[Work | None, claims.Outgoing | None]] | None = None
 
-        async def previous_written() -> None:
+        async def previous_written() -> Announce | None:
             # Written already (most mails): no pass through the event loop.
-            if ahead is not None and not ahead.done():
+            if ahead is None:
+                return None
+            if not ahead.done():
                 await asyncio.wait([ahead])
+            if ahead.cancelled() or ahead.exception() is not None:
+                return None
+            # The message claimed to go next on this connection: its envelope can follow
+            # this content (one round trip a mail).
+            upcoming, claimed = ahead.result()
+            if upcoming is None or claimed is None or self.sender.stopping.is_set():
+                return None
+            return upcoming.announce(claimed)
 
         async with self.transport.slot(target):
             try:
@@ -182,7 +197,7 @@ class Outbox:
                     work.finish(NOT_HANDLED)
 
     async def _send(self, work: Work, msg: claims.Outgoing,
-                    gate: Callable[[], Awaitable[None]]
+                    gate: Callable[[], Awaitable[Announce | None]]
                     ) -> tuple[Work, claims.Outgoing, str] | None:
         """Send `msg` (its content once `gate` opens). A 250 is returned for the lane's
         next write; any other outcome is recorded here."""

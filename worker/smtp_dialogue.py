@@ -7,6 +7,16 @@ one write and their replies are read together, so a mail costs two round trips (
 content) instead of three plus one per recipient. Used only with a server that announces
 PIPELINING in its EHLO answer (worker/transport.py).
 
+Announced envelopes: when the gate before the content names the mail the caller sends next
+on this connection (`Announce`: its MAIL FROM and recipients), that envelope follows the
+content in the same write ("the RSET/MAIL FROM sequence necessary to initiate a new message
+transaction can be placed in the same group as the final transfer of the headers and body
+of the previous message", RFC 2920, 3.1), and a mail in a steady stream costs one round
+trip. Its replies wait on the connection (`announced`) for the transaction with exactly
+that envelope; the server is then in DATA mode, so a connection whose announced mail is not
+sent must be closed, never answered with anything else (worker/transport.py): a server
+drops a mail whose content never ended.
+
 aiosmtplib reads one reply per command and drops data that arrives while a reply waits to
 be picked up, so replies that come in separate segments would be lost. While a pipelined
 transaction runs, `Pipeline` takes the connection's incoming data itself (the protocol's
@@ -18,8 +28,11 @@ is what `Pipeline` awaits.
 from __future__ import annotations
 
 import asyncio
+import time
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiosmtplib
@@ -27,8 +40,33 @@ from aiosmtplib.protocol import MAX_RESPONSE_LENGTH, SMTPProtocol
 from aiosmtplib.response import SMTPResponse
 from aiosmtplib.typing import SMTPStatus
 
-# Awaited between the server's 354 and the content (worker/lanes.py).
-Gate = Callable[[], Awaitable[None]] | None
+# The envelope (MAIL FROM, recipients) of the mail the caller sends next on the connection.
+Announce = tuple[str, Sequence[str]]
+# Awaited between the server's 354 and the content (worker/lanes.py); it may name the mail
+# sent next on this connection, whose envelope then follows the content.
+Gate = Callable[[], Awaitable[Announce | None]] | None
+
+
+@dataclass
+class Announced:
+    """An envelope written after a content, and the server's replies to it."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    replies: list[SMTPResponse]
+    at: float = field(default_factory=time.monotonic)
+
+    def matches(self, sender: str, recipients: Sequence[str]) -> bool:
+        return self.sender == sender and self.recipients == tuple(recipients)
+
+
+# Per connection: the announced envelope it waits with, in DATA mode (at most one).
+_ANNOUNCED: weakref.WeakKeyDictionary[aiosmtplib.SMTP, Announced] = weakref.WeakKeyDictionary()
+
+
+def announced(client: aiosmtplib.SMTP) -> Announced | None:
+    """The envelope this connection waits with (its server in DATA mode), if any."""
+    return _ANNOUNCED.get(client)
 
 
 _RCPT_ACCEPTED = (SMTPStatus.completed, SMTPStatus.will_forward)
@@ -40,6 +78,10 @@ def _mail_from(sender: str) -> bytes:
 
 def _rcpt_to(recipient: str) -> bytes:
     return b"RCPT TO:<" + recipient.encode() + b">\r\n"
+
+
+def _envelope(sender: str, recipients: Sequence[str]) -> list[bytes]:
+    return [_mail_from(sender), *map(_rcpt_to, recipients), b"DATA\r\n"]
 
 
 class _Dialogue:
@@ -71,11 +113,21 @@ class _Dialogue:
 
     async def content(self, message: bytes, before_data: Gate) -> None:
         """After the server's 354: wait at the gate (no server deadline meanwhile), then
-        the content, which the server must accept."""
+        the content, which the server must accept; with the envelope the gate announces
+        behind it where the dialogue pipelines."""
+        after: Announce | None = None
         if before_data is not None:
             self.deadline.reschedule(None)
-            await before_data()
-        reply = await self.ask(message)
+            after = await before_data()
+        if after is not None and isinstance(self, Pipeline):
+            sender, recipients = after
+            envelope = _envelope(sender, recipients)
+            replies = await self.send(message + b"".join(envelope), 1 + len(envelope))
+            # The server now takes the announced mail's content: only that mail may follow.
+            _ANNOUNCED[self.client] = Announced(sender, tuple(recipients), replies[1:])
+            reply = replies[0]
+        else:
+            reply = await self.ask(message)
         if reply.code != SMTPStatus.completed:
             raise aiosmtplib.SMTPDataError(reply.code, reply.message)
 
@@ -222,8 +274,17 @@ async def pipelined(client: aiosmtplib.SMTP, deadline: asyncio.Timeout, sender: 
     outcomes as `one_by_one` in two round trips."""
     with Pipeline(client, deadline) as pipe:
         async with pipe.lock:
-            envelope = [_mail_from(sender), *map(_rcpt_to, recipients), b"DATA\r\n"]
-            answers = await pipe.send(b"".join(envelope), len(envelope))
+            ahead = _ANNOUNCED.pop(client, None)
+            if ahead is not None:
+                if not ahead.matches(sender, recipients):
+                    # Never another mail's content after an announced envelope.
+                    client.close()
+                    raise aiosmtplib.SMTPServerDisconnected(
+                        "The connection waits for another mail's content")
+                answers = ahead.replies  # written behind the previous mail's content
+            else:
+                envelope = _envelope(sender, recipients)
+                answers = await pipe.send(b"".join(envelope), len(envelope))
             mail, data_reply = answers[0], answers[-1]
             refused = [aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, recipient)
                        for recipient, reply in zip(recipients, answers[1:-1], strict=True)

@@ -20,12 +20,16 @@ from core.mail.smtp_connect import target_for as target_for  # re-exported
 from core.services import pacing
 from core.settings import get_settings
 from worker.smtp_answers import ConnectionsBusy, Outcome, SendResult, classify, words
-from worker.smtp_dialogue import Gate, one_by_one, pipelined
+from worker.smtp_dialogue import Gate, announced, one_by_one, pipelined
 
 log = logging.getLogger(__name__)
 
 # A pooled connection idle for longer than this is probed with RSET before it is reused.
 IDLE_PROBE_SECONDS = 2.0
+# A connection that waits with an announced envelope (worker/smtp_dialogue.py) for longer
+# than this is closed: its lane did not send that mail (it failed to build, the worker is
+# stopping). Its lane takes it back within milliseconds otherwise.
+ANNOUNCED_STALE_SECONDS = 2.0
 
 
 async def _transaction(client: aiosmtplib.SMTP, sender: str, recipients: Sequence[str],
@@ -54,8 +58,9 @@ async def _transaction(client: aiosmtplib.SMTP, sender: str, recipients: Sequenc
         client.close()
         raise
     except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
-        with contextlib.suppress(ConnectionError, aiosmtplib.SMTPException):
-            await client.rset()  # a closed connection (after a 421) raises, suppressed
+        if announced(client) is None:  # (in DATA mode an RSET would be content)
+            with contextlib.suppress(ConnectionError, aiosmtplib.SMTPException):
+                await client.rset()  # a closed connection (after a 421) raises, suppressed
         raise
     return {r.recipient: (r.code, r.message) for r in refused}
 
@@ -134,23 +139,38 @@ class _Pool:
             self.holders[id(client)] = holder
         return client
 
-    async def _checked_out(self) -> aiosmtplib.SMTP:
-        """An open connection: the one used last, or a new one. A connection that sat idle
-        for a while is probed with RSET first (the server may have dropped it); one used a
-        moment ago is not, which spares a round trip per mail in a bulk send."""
-        while self.idle:
-            client, last_used = self.idle.pop()
+    async def _checked_out(self, envelope: Envelope | None = None) -> aiosmtplib.SMTP:
+        """An open connection: the one that waits with this mail's announced envelope, else
+        the one used last without one, else a new one. A connection that sat idle for a
+        while is probed with RSET first (the server may have dropped it); one used a
+        moment ago is not, which spares a round trip per mail in a bulk send. Connections
+        another mail was announced on are left to that mail's lane, unless stale."""
+        now = time.monotonic()
+        for i in range(len(self.idle) - 1, -1, -1):
+            client, _ = self.idle[i]
+            ahead = announced(client)
+            if ahead is None:
+                continue
+            if envelope is not None and envelope.data is not None and ahead.matches(
+                    envelope.mail_from, envelope.recipients):
+                del self.idle[i]
+                if client.is_connected and await self._counted_again(client):
+                    return client
+                await self._drop(client)
+            elif now - ahead.at > ANNOUNCED_STALE_SECONDS or not client.is_connected:
+                del self.idle[i]
+                await self._drop(client)
+        while True:
+            free = [i for i, (c, _) in enumerate(self.idle) if announced(c) is None]
+            if not free:
+                return await self._connect()
+            client, last_used = self.idle.pop(free[-1])
             if not client.is_connected:
                 await self._give_back(client)
                 continue
-            if self.counted and self.target.owner:
-                holder = self.holders.get(id(client))
-                if holder is None or not await pacing.take_connection(
-                        self.target.owner, self.target.max_connections or 1, holder,
-                        _lease_seconds()):
-                    # Its count ran out (a long pause, Redis lost): open one anew.
-                    await self._drop(client)
-                    continue
+            if not await self._counted_again(client):
+                await self._drop(client)
+                continue
             if time.monotonic() - last_used < IDLE_PROBE_SECONDS:
                 return client
             try:
@@ -158,7 +178,15 @@ class _Pool:
                 return client
             except (aiosmtplib.SMTPException, OSError):
                 await self._drop(client)
-        return await self._connect()
+
+    async def _counted_again(self, client: aiosmtplib.SMTP) -> bool:
+        """For a server with a connection limit: the connection's count renewed (False:
+        it ran out, after a long pause or with Redis lost: open one anew)."""
+        if not (self.counted and self.target.owner):
+            return True
+        holder = self.holders.get(id(client))
+        return holder is not None and await pacing.take_connection(
+            self.target.owner, self.target.max_connections or 1, holder, _lease_seconds())
 
     def _check_in(self, client: aiosmtplib.SMTP) -> None:
         self.idle.append((client, time.monotonic()))
@@ -187,10 +215,14 @@ class _Pool:
                 limit, lambda: asyncio.ensure_future(self._reap()))
 
     async def _quit(self, client: aiosmtplib.SMTP) -> None:
-        try:
-            await client.quit()
-        except Exception:
+        if announced(client) is not None:
+            # In DATA mode QUIT would be content: close; the server drops the mail.
             client.close()
+        else:
+            try:
+                await client.quit()
+            except Exception:
+                client.close()
         await self._give_back(client)
 
     @contextlib.asynccontextmanager
@@ -202,7 +234,7 @@ class _Pool:
     async def send_in_slot(self, envelope: Envelope,
                            before_data: Gate = None) -> dict[str, tuple[int, str]]:
         """Send on a connection; the caller holds a slot."""
-        client = await self._checked_out()
+        client = await self._checked_out(envelope)
         try:
             refused = await self._send_on(client, envelope, before_data)
         except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
@@ -223,6 +255,10 @@ class _Pool:
                 is_plain_address(a) for a in (envelope.mail_from, *envelope.recipients)):
             return await _transaction(client, envelope.mail_from, envelope.recipients,
                                       envelope.data, before_data)
+        if announced(client) is not None:  # (not reached: _checked_out matched it)
+            client.close()
+            raise aiosmtplib.SMTPServerDisconnected(
+                "The connection waits for another mail's content")
         if before_data is not None:
             await before_data()
         if envelope.data is not None:

@@ -97,14 +97,23 @@ class Envelope:
 
 def build_email(msg: OutboxRow, attachments: list[Attachment] | None = None) -> Envelope:
     """The MIME message and SMTP envelope of an outbox row. Bcc only on the envelope."""
+    plain = plain_envelope(msg, bool(attachments))
+    if plain is not None:
+        return Envelope(mail_from=plain[0], recipients=plain[1], data=alternative_bytes(msg))
+    return Envelope(mail_from=signed_address("b", msg.id),
+                    recipients=[*msg.to_addrs, *msg.cc_addrs, *msg.bcc_addrs],
+                    message=email_message(msg, attachments))
+
+
+def plain_envelope(msg: OutboxRow, attachments: bool) -> tuple[str, list[str]] | None:
+    """(MAIL FROM, recipients) of a mail that build_email writes as ready 7-bit bytes
+    (text and HTML, ASCII addresses); None for any other shape."""
     recipients = [*msg.to_addrs, *msg.cc_addrs, *msg.bcc_addrs]
     mail_from = signed_address("b", msg.id)
     # (mail_from carries the inbound domain, as the Reply-To address does.)
     if not attachments and not msg.ics and _ascii(msg.from_address, mail_from, *recipients):
-        return Envelope(mail_from=mail_from, recipients=recipients,
-                        data=alternative_bytes(msg))
-    return Envelope(mail_from=mail_from, recipients=recipients,
-                    message=email_message(msg, attachments))
+        return mail_from, recipients
+    return None
 
 
 def email_message(msg: OutboxRow, attachments: list[Attachment] | None = None) -> EmailMessage:
