@@ -140,7 +140,11 @@ class Outbox:
             upcoming, claimed = ahead.result()
             if upcoming is None or claimed is None or self.sender.stopping.is_set():
                 return None
-            return upcoming.announce(claimed)
+            try:
+                return upcoming.announce(claimed)
+            except Exception:  # it then goes the plain way, its own build says what failed
+                log.exception("announcing message %s failed", claimed.id)
+                return None
 
         async with self.transport.slot(target):
             try:

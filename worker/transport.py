@@ -145,21 +145,29 @@ class _Pool:
         while is probed with RSET first (the server may have dropped it); one used a
         moment ago is not, which spares a round trip per mail in a bulk send. Connections
         another mail was announced on are left to that mail's lane, unless stale."""
+        # Sorted out before any await: other lanes check connections in and out meanwhile.
         now = time.monotonic()
-        for i in range(len(self.idle) - 1, -1, -1):
-            client, _ = self.idle[i]
+        match: aiosmtplib.SMTP | None = None
+        stale: list[aiosmtplib.SMTP] = []
+        keep: list[tuple[aiosmtplib.SMTP, float]] = []
+        for client, last_used in self.idle:
             ahead = announced(client)
             if ahead is None:
-                continue
-            if envelope is not None and envelope.data is not None and ahead.matches(
-                    envelope.mail_from, envelope.recipients):
-                del self.idle[i]
-                if client.is_connected and await self._counted_again(client):
-                    return client
-                await self._drop(client)
+                keep.append((client, last_used))
+            elif match is None and envelope is not None and envelope.data is not None \
+                    and ahead.matches(envelope.mail_from, envelope.recipients):
+                match = client
             elif now - ahead.at > ANNOUNCED_STALE_SECONDS or not client.is_connected:
-                del self.idle[i]
-                await self._drop(client)
+                stale.append(client)
+            else:
+                keep.append((client, last_used))
+        self.idle = keep
+        for client in stale:
+            await self._drop(client)
+        if match is not None:
+            if match.is_connected and await self._counted_again(match):
+                return match
+            await self._drop(match)
         while True:
             free = [i for i, (c, _) in enumerate(self.idle) if announced(c) is None]
             if not free:
