@@ -57,7 +57,7 @@ class Connection(Protocol):
     schema: Any
     root_value: Any
 
-    def write_later(self, frame: bytes, count: int = 1) -> None: ...
+    def write_later(self, frame: bytes) -> None: ...
 
     def fall_behind(self) -> None: ...
 
@@ -174,7 +174,7 @@ class Member:
                     if frames is None:
                         frames = joined[self.prefix] = b"".join(
                             WsFrame(Opcode.TEXT, m).serialize(mask=False) for m in messages)
-                    self.handler.write_later(frames, len(messages))
+                    self.handler.write_later(frames)
                 else:
                     direct.write_many(messages)
                 return

@@ -17,7 +17,6 @@ CLOSE_FELL_BEHIND (4420); the others never wait for it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -50,8 +49,6 @@ CLOSE_GRACE_SECONDS = 5.0
 WRITE_TICK_SECONDS = 0.01
 # A connection's queued frames written together, up to about this many bytes.
 WRITE_BATCH_BYTES = 65536
-# How long a connection whose client reads behind waits for a pong before it looks again.
-LAG_POLL_SECONDS = 0.05
 
 class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """Strawberry's graphql-transport-ws handler with shared selections and backpressure."""
@@ -62,15 +59,13 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self.context.on_fall_behind = self.fall_behind
         self.direct = DirectWriter.of(self.websocket)
         self._out: list[bytes] = []  # frames to write at the next tick, in order
-        self._out_count = 0
         self._flush_at: asyncio.TimerHandle | None = None
         self._flushed = 0.0
 
-    def write_later(self, frame: bytes, count: int = 1) -> None:
-        """Queue plain frames (`count` of them in `frame`) for this connection's next write
-        tick (at once when the last write is a tick old)."""
+    def write_later(self, frame: bytes) -> None:
+        """Queue a plain frame for this connection's next write tick (at once when the
+        last write is a tick old)."""
         self._out.append(frame)
-        self._out_count += count
         if self._flush_at is None:
             loop = asyncio.get_running_loop()
             when = max(loop.time(), self._flushed + WRITE_TICK_SECONDS)
@@ -82,11 +77,10 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             self._flush_at.cancel()
             self._flush_at = None
         out, self._out = self._out, []
-        count, self._out_count = self._out_count, 0
         self._flushed = asyncio.get_running_loop().time()
         if out and self.direct is not None:
             try:
-                self.direct.write_frames(out, count)
+                self.direct.write_frames(out)
             except Exception:
                 log.debug("websocket write failed", exc_info=True)
 
@@ -133,22 +127,9 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         finally:
             group.leave(member)
 
-    async def _caught_up(self) -> None:
-        """While the client reads behind (its ping unanswered, api/ws_direct.py), frames
-        stay in the queue, where they merge."""
-        direct = self.direct
-        while direct is not None and direct.lagging() and not self.closing:
-            direct.answered.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(direct.answered.wait(), LAG_POLL_SECONDS)
-
     async def _send_frames(self, member: Member) -> None:
         operation = member.operation
         while True:
-            # Taken from the queue only once the client reads again: until then the frames
-            # wait there, where changes of one message merge.
-            await member.queue.pending()
-            await self._caught_up()
             frame = await member.queue.get()
             if frame is None:
                 if member.queue.overflowed:

@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-import struct
 from typing import Any
 
 from websockets.protocol import State
 
 log = logging.getLogger(__name__)
-
-# A connection that took this many frames since its last probe gets a ping behind them
-# (at most one in flight, at most every PROBE_MIN_SECONDS): the pong comes back once the
-# client has read everything before it, so a pong this late (LAG_SECONDS) means the
-# client reads behind what is sent (the frames wait in socket buffers, which on a fast
-# network hold a bulk's worth). Such a connection gets no more writes until it answers:
-# its frames wait in the server's queue, where changes of one message merge.
-PROBE_FRAMES = 64
-PROBE_MIN_SECONDS = 0.1
-LAG_SECONDS = 0.25
 
 
 def _protocol_of(send: Any, depth: int = 0) -> Any:
@@ -58,26 +46,10 @@ class DirectWriter:
     kept: nothing is written while the transport is paused; a connection being closed or
     gone is not written to. Other servers (or uvicorn implementations) use ASGI sends."""
 
-    __slots__ = ("_probed_at", "_since_probe", "answered", "probes", "protocol")
+    __slots__ = ("protocol",)
 
     def __init__(self, protocol: Any) -> None:
         self.protocol = protocol
-        self._since_probe = 0
-        self._probed_at = 0.0
-        # uvicorn's own keepalive pings use the same fields (one ping in flight).
-        self.probes = all(hasattr(protocol, name) for name in (
-            "pending_ping_payload", "ping_sent_at", "loop")) and hasattr(
-            protocol.conn, "send_ping") and callable(getattr(protocol, "handle_pong", None))
-        # Set at every pong (on this protocol object only, as the transport's callbacks).
-        self.answered = asyncio.Event()
-        if self.probes:
-            handle_pong = protocol.handle_pong
-
-            def pong(event: Any) -> None:
-                handle_pong(event)
-                self.answered.set()
-
-            protocol.handle_pong = pong
 
     @classmethod
     def of(cls, websocket: Any) -> DirectWriter | None:
@@ -96,29 +68,7 @@ class DirectWriter:
         p = self.protocol
         return bool(p.writable.is_set() and not p.disconnected and not p.close_sent
                     and p.handshake_complete and p.initial_response is None
-                    and not p.transport.is_closing() and not self.lagging())
-
-    def lagging(self) -> bool:
-        """A ping is unanswered for LAG_SECONDS: the client reads behind."""
-        p = self.protocol
-        return bool(self.probes and p.pending_ping_payload is not None
-                    and p.loop.time() - p.ping_sent_at > LAG_SECONDS)
-
-    def _probe(self, frames: int) -> bytes:
-        """A ping to go behind `frames` more frames, when one is due (else b"")."""
-        self._since_probe += frames
-        p = self.protocol
-        if not self.probes or self._since_probe < PROBE_FRAMES \
-                or p.pending_ping_payload is not None:
-            return b""
-        now = p.loop.time()
-        if now - self._probed_at < PROBE_MIN_SECONDS:
-            return b""
-        self._since_probe, self._probed_at = 0, now
-        p.pending_ping_payload = struct.pack("!I", random.getrandbits(32))
-        p.ping_sent_at = now
-        p.conn.send_ping(p.pending_ping_payload)
-        return b"".join(p.conn.data_to_send())
+                    and not p.transport.is_closing())
 
     async def wait_writable(self) -> None:
         await self.protocol.writable.wait()
@@ -134,12 +84,11 @@ class DirectWriter:
         p = self.protocol
         for data in messages:
             p.conn.send_text(data)
-        p.transport.write(b"".join(p.conn.data_to_send()) + self._probe(len(messages)))
+        p.transport.write(b"".join(p.conn.data_to_send()))
 
-    def write_frames(self, frames: list[bytes], count: int) -> None:
-        """Text frames made once for every plain connection (see `plain`), in one write
-        (`count` frames in all); nothing once the connection is closing or gone (its close
-        frame is the last)."""
+    def write_frames(self, frames: list[bytes]) -> None:
+        """Text frames made once for every plain connection (see `plain`), in one write;
+        nothing once the connection is closing or gone (its close frame is the last)."""
         p = self.protocol
         if not (p.disconnected or p.close_sent or p.transport.is_closing()):
-            p.transport.write(b"".join(frames) + self._probe(count))
+            p.transport.write(b"".join(frames))

@@ -107,16 +107,6 @@ class BoundedQueue(Generic[T]):
             del self._last[key]
         return item
 
-    async def pending(self) -> None:
-        """Returns once an item is pending (or the queue overflowed or was closed), leaving
-        it in the queue."""
-        while not self._queue and not (self.overflowed or self.closed):
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-
     async def get(self, wait: float | None = None) -> T | None:
         """The oldest pending item; None after `wait` seconds without one, or once the
         queue overflowed or was closed and is empty."""
