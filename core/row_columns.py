@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from tortoise import connections
 from tortoise.models import Model
@@ -60,9 +60,19 @@ def _statement(model: type[Model], columns: tuple[str, ...], dialect: str) -> _S
     return found
 
 
+class Read(NamedTuple):
+    """What row_columns runs: the columns read (the asked ones, then `company_id` when not
+    among them), the SQL, its parameters and each column's converter."""
+
+    columns: tuple[str, ...]
+    sql: str
+    params: list[Any]
+    convert: tuple[Callable[[Any], Any], ...]
+
+
 def statement(model: type[Model], columns: tuple[str, ...], ids: Collection[uuid.UUID],
-              dialect: str) -> tuple[tuple[str, ...], str, list[Any]]:
-    """(the columns read, the SQL, its parameters) of row_columns."""
+              dialect: str) -> Read:
+    """The statement of row_columns."""
     # The company is checked by the caller, not in the WHERE clause: right after a bulk
     # insert the statistics still say "the company has 3 messages", and a plan that starts
     # from the company's index then tests every one of its rows against the ids (644 ms
@@ -76,9 +86,10 @@ def statement(model: type[Model], columns: tuple[str, ...], ids: Collection[uuid
         # per execution by the sub-select (an InitPlan), not once per row tested.
         sql = (f'{st.select} WHERE "{st.table}"."id" = '
                f"ANY((SELECT string_to_array($1::text, ',')::uuid[])::uuid[])")
-        return wanted, sql, [",".join(str(i) for i in ids)]
+        return Read(wanted, sql, [",".join(str(i) for i in ids)], st.convert)
     marks = ", ".join("?" for _ in ids)
-    return wanted, f'{st.select} WHERE "{st.table}"."id" IN ({marks})', [str(i) for i in ids]
+    return Read(wanted, f'{st.select} WHERE "{st.table}"."id" IN ({marks})',
+                [str(i) for i in ids], st.convert)
 
 
 async def row_columns(model: type[Model], company_id: uuid.UUID, ids: Collection[uuid.UUID],
@@ -89,15 +100,14 @@ async def row_columns(model: type[Model], company_id: uuid.UUID, ids: Collection
     if not ids:
         return {}
     conn = connections.get("default")
-    wanted, sql, params = statement(model, columns, ids, conn.capabilities.dialect)
-    rows = await conn.execute_query_dict(sql, params)
-    converters = _statement(model, wanted, conn.capabilities.dialect).convert
-    names = [f"c{i}" for i in range(len(wanted))]
+    read = statement(model, columns, ids, conn.capabilities.dialect)
+    added = "company_id" not in columns  # read for the check only
+    names = [f"c{i}" for i in range(len(read.columns))]
     out: dict[uuid.UUID, dict[str, Any]] = {}
-    for raw in rows:
+    for raw in await conn.execute_query_dict(read.sql, read.params):
         row = {column: convert(raw[name])
-               for column, name, convert in zip(wanted, names, converters, strict=True)}
-        owner = row["company_id"] if wanted is columns else row.pop("company_id")
+               for column, name, convert in zip(read.columns, names, read.convert, strict=True)}
+        owner = row.pop("company_id") if added else row["company_id"]
         if str(owner) == str(company_id):
             out[row["id"]] = row
     return out

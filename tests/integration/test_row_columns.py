@@ -58,7 +58,8 @@ async def test_read_by_primary_key_under_stale_statistics(tenant: Any) -> None:
         from_address="ada@acme.example", to_addrs=["x@example.org"], subject=f"B{n}",
         body="B", rfc_message_id=f"b{n}@test") for n in range(3000)], batch_size=1000)
     ids = [m.id for m in first]
-    _, sql, params = statement(Message, COLUMNS, ids, "postgres")
+    read = statement(Message, COLUMNS, ids, "postgres")
+    sql, params = read.sql, read.params
     async with in_transaction() as tx:
         await tx.execute_script("SET LOCAL plan_cache_mode = force_generic_plan")
         await tx.execute_script(f"PREPARE rc_probe(text) AS {sql}")
