@@ -13,7 +13,6 @@ from tortoise.expressions import Q
 
 from core import logs, queue
 from core.blobs import read_blob
-from core.mail.addresses import is_plain_address
 from core.mail.mime import Attachment, build_email, plain_envelope
 from core.models import Company, Document, Message
 from core.models.companies import MailSettings
@@ -23,7 +22,7 @@ from worker import paced
 from worker.lanes import NOT_HANDLED, Outbox, Work
 from worker.smtp_answers import Outcome, SendResult
 from worker.smtp_dialogue import Announce
-from worker.transport import Gate, Transport, target_for
+from worker.transport import Gate, Transport, plain_addresses, target_for
 
 log = logging.getLogger(__name__)
 S = MessageStatus
@@ -199,9 +198,7 @@ async def send_each(ctx: dict[str, Any], ids: list[uuid.UUID]) -> Done:
     def announce_for(docs: list[Document]) -> Callable[[claims.Outgoing], Announce | None]:
         def announce(msg: claims.Outgoing) -> Announce | None:
             plain = plain_envelope(msg, bool(docs))
-            if plain is None or not all(is_plain_address(a) for a in (plain[0], *plain[1])):
-                return None
-            return plain
+            return plain if plain is not None and plain_addresses(*plain) else None
         return announce
 
     waiting = {}

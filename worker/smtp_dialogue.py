@@ -119,17 +119,14 @@ class _Dialogue:
         if before_data is not None:
             self.deadline.reschedule(None)
             after = await before_data()
-        if after is not None and isinstance(self, Pipeline):
-            sender, recipients = after
-            envelope = _envelope(sender, recipients)
-            replies = await self.send(message + b"".join(envelope), 1 + len(envelope))
-            # The server now takes the announced mail's content: only that mail may follow.
-            _ANNOUNCED[self.client] = Announced(sender, tuple(recipients), replies[1:])
-            reply = replies[0]
-        else:
-            reply = await self.ask(message)
+        reply = await self._content(message, after)
         if reply.code != SMTPStatus.completed:
             raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+
+    async def _content(self, message: bytes, after: Announce | None) -> SMTPResponse:
+        """Write the content and return its reply; one command at a time, an announced
+        envelope cannot follow it."""
+        return await self.ask(message)
 
 
 class Replies(_Dialogue):
@@ -241,6 +238,17 @@ class Pipeline(_Dialogue):
 
     async def ask(self, data: bytes) -> SMTPResponse:
         return (await self.send(data, 1))[0]
+
+    async def _content(self, message: bytes, after: Announce | None) -> SMTPResponse:
+        """The content, and the announced envelope behind it in the same write."""
+        if after is None:
+            return await self.ask(message)
+        sender, recipients = after
+        envelope = _envelope(sender, recipients)
+        replies = await self.send(message + b"".join(envelope), 1 + len(envelope))
+        # The server now takes the announced mail's content: only that mail may follow.
+        _ANNOUNCED[self.client] = Announced(sender, tuple(recipients), replies[1:])
+        return replies[0]
 
 
 async def one_by_one(client: aiosmtplib.SMTP, deadline: asyncio.Timeout, sender: str,

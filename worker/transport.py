@@ -65,6 +65,12 @@ async def _transaction(client: aiosmtplib.SMTP, sender: str, recipients: Sequenc
     return {r.recipient: (r.code, r.message) for r in refused}
 
 
+def plain_addresses(sender: str, recipients: Sequence[str]) -> bool:
+    """Addresses the worker's own dialogue (`_transaction`) writes as they are: a mail of
+    ready bytes with these goes that way, and only such a mail can be announced."""
+    return all(is_plain_address(a) for a in (sender, *recipients))
+
+
 def _lease_seconds() -> float:
     return max(60.0, 3 * get_settings().smtp_timeout_seconds)
 
@@ -259,8 +265,8 @@ class _Pool:
     @staticmethod
     async def _send_on(client: aiosmtplib.SMTP, envelope: Envelope,
                        before_data: Gate = None) -> dict[str, tuple[int, str]]:
-        if envelope.data is not None and not client.is_ehlo_or_helo_needed and all(
-                is_plain_address(a) for a in (envelope.mail_from, *envelope.recipients)):
+        if envelope.data is not None and not client.is_ehlo_or_helo_needed \
+                and plain_addresses(envelope.mail_from, envelope.recipients):
             return await _transaction(client, envelope.mail_from, envelope.recipients,
                                       envelope.data, before_data)
         if announced(client) is not None:  # (not reached: _checked_out matched it)
