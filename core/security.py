@@ -44,8 +44,14 @@ _LOCAL_RE = re.compile(r"^([rbi])-([0-9a-f]{32})-([0-9a-f]{16})$")
 
 
 def _sign(kind: str, object_id: uuid.UUID) -> str:
-    # One-shot HMAC (two per mail sent: bounce and reply addresses).
-    return hmac.digest(_key(b"address"), f"{kind}:{object_id.hex}".encode(), "sha256").hex()[:16]
+    return _signature(_key(b"address"), kind, object_id)
+
+
+@lru_cache(maxsize=256)
+def _signature(key: bytes, kind: str, object_id: uuid.UUID) -> str:
+    # One-shot HMAC, kept for a moment: a worker signs a mail's bounce address when its
+    # lane announces the mail and again when it builds it (and the reply address once).
+    return hmac.digest(key, f"{kind}:{object_id.hex}".encode(), "sha256").hex()[:16]
 
 
 def signed_address(kind: str, object_id: uuid.UUID, domain: str | None = None) -> str:
