@@ -151,3 +151,52 @@ async def test_scheduled_bulk_survives_a_redis_flush(tenant, sink, run_worker):
     assert (op.state, op.sent, op.queued) == (BulkOperationState.COMPLETED, 12, 0)
     with pytest.raises(InputError):
         await bulk.cancel_bulk_operation(employee=tenant.employee, bulk_id=op.id)
+
+
+async def _many_applications(tenant, n: int) -> list[Application]:
+    pos = await Position.create(company_id=tenant.company.id, title="Backend Engineer")
+    cands = [Candidate(company_id=tenant.company.id, first_name=f"Many{i}", last_name=f"L{i}",
+                       email=f"m{i}@example.org") for i in range(n)]
+    await Candidate.bulk_create(cands, batch_size=500)
+    apps = [Application(company_id=tenant.company.id, candidate_id=c.id, position_id=pos.id)
+            for c in cands]
+    await Application.bulk_create(apps, batch_size=500)
+    return apps
+
+
+async def test_a_late_bad_recipient_stores_nothing(tenant, sink):
+    """When the 600th of 700 recipients cannot be made (and the 651st), nothing is stored:
+    no message, event, operation or uploaded attachment; the errors name both, and the
+    bulk without them then goes in whole."""
+    from core.blobs import blob_path
+    from core.models import Document, MessageEvent
+    from core.services.documents import stage_bytes
+
+    apps = await _many_applications(tenant, 700)
+    await Candidate.filter(id=apps[599].candidate_id).update(email="not an address")
+    await Candidate.filter(id=apps[650].candidate_id).update(last_name=None)
+    upload = await stage_bytes(b"brochure", filename="brochure.txt", content_type="text/plain")
+    with pytest.raises(InputError) as err:
+        await bulk.send_bulk_email(
+            employee=tenant.employee, application_ids=[a.id for a in apps],
+            subject="Hi {{ candidate.first_name }}", body="Dear {{ candidate.last_name }}",
+            new_files=[upload])
+    fields = {e.field[:3]: e.code for e in err.value.errors}
+    assert fields == {("input", "applicationIds", "599"): ErrorCode.INVALID_EMAIL,
+                      ("input", "applicationIds", "650"): ErrorCode.TEMPLATE_ERROR}
+    assert await Message.all().count() == 0
+    assert await MessageEvent.all().count() == 0
+    assert await BulkOperation.all().count() == 0
+    assert await Document.all().count() == 0
+    assert not blob_path(upload.blob_key).exists()
+
+    good = [a for i, a in enumerate(apps) if i not in (599, 650)]
+    op = await bulk.send_bulk_email(employee=tenant.employee,
+                                    application_ids=[a.id for a in good],
+                                    subject="Hi {{ candidate.first_name }}", body="Hello")
+    assert op.total == 698
+    assert await Message.filter(bulk_operation_id=op.id, status=MessageStatus.QUEUED
+                                ).count() == 698
+    assert await MessageEvent.all().count() == 698
+    subjects = {m.subject for m in await Message.filter(application_id=good[-1].id)}
+    assert subjects == {"Hi Many699"}
