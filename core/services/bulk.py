@@ -8,6 +8,7 @@ woken per chunk.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -55,6 +56,12 @@ from core.services.bulk_store import Plan
 from core.services.documents import StagedFile, discard_all, resolve_attachable
 
 MAX_RECIPIENTS = 50_000
+# sendBulkEmail on PostgreSQL: the drafts go to the store this many at a time, each chunk
+# one COPY that PostgreSQL takes in (foreign-key checks included, which run at the end of
+# each statement) while the next chunk is rendered here, passing control every
+# RENDER_YIELD recipients so that the COPY can go on.
+RENDER_CHUNK = 500
+RENDER_YIELD = 25
 
 
 def _app_path(index: int) -> tuple[str, ...]:
@@ -108,52 +115,68 @@ async def _related(apps: Sequence[Application]) -> tuple[dict[uuid.UUID, Candida
     return cands, positions
 
 
-async def _render_all(
+async def _renderer(
     *, plan: Plan, found: list[tuple[int, Application]], kind: MessageKind,
     template_kind: TemplateKind, template_id: uuid.UUID | None, use_template: bool,
     subject: str | None, body: str | None, reason: RejectionReason | None,
     scheduled_at: datetime | None, bulk_id: uuid.UUID, default_kind: TemplateKind | None = None,
-) -> list[FieldError]:
-    """Render every recipient's message, each in the candidate's language; errors name the
-    application."""
+) -> tuple[bulk_store.Render | None, list[FieldError]]:
+    """What rendering needs from the database, read now; then the rendering itself, which
+    reads nothing (it runs while the store's COPY uses the transaction's connection)."""
     company = plan.company
     try:
         source = await compose.resolve_source(
             company=company, kinds=(template_kind,), template_id=template_id,
             use_template=use_template, subject=subject, body=body, default_kind=default_kind)
     except InputError as exc:
-        return exc.errors
-    errors: list[FieldError] = []
+        return None, exc.errors
     plan.documents = messaging.unique_documents([*source.documents, *plan.documents])
     cands, positions = await _related([a for _, a in found])
     subsidiaries = await mail_settings.subsidiaries_by_id(p.subsidiary_id
                                                           for p in positions.values())
-    for index, app in found:
-        cand = cands[app.candidate_id]
-        gid = to_global_id("Application", app.id)
-        problems = message_checks.candidate_address_errors(cand, _app_path(index))
-        if problems:
-            errors += [FieldError(e.code, f"Application {gid} ({cand.full_name}): {e.message}",
-                                  e.field) for e in problems]
-            continue
-        subsidiary = _subsidiary_of(positions.get(app.position_id), subsidiaries)
-        rows = mail_context.ContextRows(company=company, candidate=cand, sender=plan.employee,
-                                       application=app, position=positions.get(app.position_id),
-                                       rejection_reason=reason, subsidiary=subsidiary)
-        try:
-            rendered = compose.compose(source, mail_context.render_context(rows))
-        except InputError as exc:
-            errors += [FieldError(e.code, f"Application {gid} ({cand.full_name}): {e.message}",
-                                  (*_app_path(index), *(e.field or ())[1:]))
-                       for e in exc.errors]
-            continue
-        plan.drafts.append(messaging.Draft(
-            company=company, candidate=cand, kind=kind, subject=rendered.subject,
-            body=with_signature(rendered.body, plan.employee.signature), sender=plan.employee,
-            application_id=app.id, bulk_operation_id=bulk_id, scheduled_at=scheduled_at,
-            subsidiary=subsidiary, owner_known=True,
-        ))
-    return errors
+
+    async def render(emit: bulk_store.Emit | None) -> list[FieldError]:
+        """Every recipient's message, each in the candidate's language, into plan.drafts
+        (and, while none failed, to `emit` every RENDER_CHUNK); errors name the
+        application."""
+        errors: list[FieldError] = []
+        done = len(plan.drafts)
+        for index, app in found:
+            if emit is not None and not errors and len(plan.drafts) >= done + RENDER_CHUNK:
+                await emit(plan.drafts[done:])
+                done = len(plan.drafts)
+            elif emit is not None and index % RENDER_YIELD == 0:
+                await asyncio.sleep(0)  # the COPY before goes on meanwhile
+            cand = cands[app.candidate_id]
+            problems = message_checks.candidate_address_errors(cand, _app_path(index))
+            if problems:
+                gid = to_global_id("Application", app.id)
+                errors += [FieldError(e.code, f"Application {gid} ({cand.full_name}): {e.message}",
+                                      e.field) for e in problems]
+                continue
+            subsidiary = _subsidiary_of(positions.get(app.position_id), subsidiaries)
+            rows = mail_context.ContextRows(company=company, candidate=cand,
+                                           sender=plan.employee, application=app,
+                                           position=positions.get(app.position_id),
+                                           rejection_reason=reason, subsidiary=subsidiary)
+            try:
+                rendered = compose.compose(source, mail_context.render_context(rows))
+            except InputError as exc:
+                gid = to_global_id("Application", app.id)
+                errors += [FieldError(e.code, f"Application {gid} ({cand.full_name}): {e.message}",
+                                      (*_app_path(index), *(e.field or ())[1:]))
+                           for e in exc.errors]
+                continue
+            plan.drafts.append(messaging.Draft(
+                company=company, candidate=cand, kind=kind, subject=rendered.subject,
+                body=with_signature(rendered.body, plan.employee.signature),
+                sender=plan.employee, application_id=app.id, bulk_operation_id=bulk_id,
+                scheduled_at=scheduled_at, subsidiary=subsidiary, owner_known=True))
+        if emit is not None and not errors and len(plan.drafts) > done:
+            await emit(plan.drafts[done:])
+        return errors
+
+    return render, []
 
 
 def _subsidiary_of(position: Position | None,
@@ -202,21 +225,27 @@ async def send_bulk_email(
         errors += e
         plan = Plan(company, employee, [a for _, a in found], documents=docs)
         bulk_id = uuid.uuid4()
+        render: bulk_store.Render | None = None
         if not errors:
-            errors += await _render_all(
+            render, errors = await _renderer(
                 plan=plan, found=found, kind=MessageKind.BULK,
                 template_kind=TemplateKind.MESSAGE, template_id=template_id,
                 use_template=use_template, subject=subject, body=body, reason=None,
                 scheduled_at=when, bulk_id=bulk_id)
-        if errors:
+        if errors or render is None:
             raise InputError(errors)
     except BaseException:
         discard_all(new_files)
         raise
-    bulk = _new_bulk(bulk_id, plan, BulkOperationKind.EMAIL, when, len(plan.drafts),
-                     idempotency_key)
+    # Every application found gets its message, or the call fails as a whole.
+    bulk = _new_bulk(bulk_id, plan, BulkOperationKind.EMAIL, when, len(found), idempotency_key)
     try:
-        await bulk_store.store(plan, bulk, new_files=new_files, reject=None, anonymize_now=[])
+        # Rendered while the rows go in (core.services.bulk_store.store).
+        await bulk_store.store(plan, bulk, new_files=new_files, reject=None, anonymize_now=[],
+                               render=render)
+    except InputError:  # a recipient's message could not be made: nothing was stored
+        discard_all(new_files)
+        raise
     except IntegrityError:
         discard_all(new_files)
         existing = await _existing(employee.company_id, idempotency_key)
@@ -264,13 +293,15 @@ async def reject_applications(
     plan = Plan(company, employee, [a for _, a in found])
     bulk_id = uuid.uuid4()
     if not errors and send_email:
-        errors += await _render_all(
+        render, errors = await _renderer(
             plan=plan, found=found, kind=MessageKind.REJECTION,
             template_kind=TemplateKind.REJECTION, template_id=template_id,
             use_template=use_template, subject=None, body=None, reason=reason,
             scheduled_at=when, bulk_id=bulk_id,
             # Without templateId: the company's default REJECTION template, else the starter.
             default_kind=TemplateKind.REJECTION)
+        if render is not None:
+            errors = await render(None)
     if errors:
         raise InputError(errors)
     assert reason is not None
