@@ -125,12 +125,7 @@ async def crash_run(tmp: Path, n: int, connections: int, kills: int = 5) -> dict
             killed_at.append(sink.count())
             workers[k % 2] = svc.start("worker")
             restarted = time.time()
-        while True:
-            count, last = await svc.sent_count(0)
-            if count >= n:
-                break
-            await asyncio.sleep(0.1)
-        assert last is not None
+        last = await svc.wait_bulk_sent(n)
         await asyncio.sleep(1)
     finally:
         await svc.teardown()
@@ -151,16 +146,22 @@ async def service_run(tmp: Path, n: int, connections: int, workers: int = 1) -> 
         wall_start, mutation_s = await send_bulk(svc, token, app_ids)
         peak = 0
         procs = [psutil.Process(w.pid) for w in worker_procs]
-        last = None
-        while True:
-            for proc in procs:
-                with contextlib.suppress(psutil.Error):
-                    peak = max(peak, proc.memory_info().rss)
-            count, last = await svc.sent_count(wall_start)
-            if count >= n:
-                break
-            await asyncio.sleep(0.1)
-        assert last is not None
+        watching = True
+
+        async def watch_rss() -> None:
+            nonlocal peak
+            while watching:
+                for proc in procs:
+                    with contextlib.suppress(psutil.Error):
+                        peak = max(peak, proc.memory_info().rss)
+                await asyncio.sleep(0.1)
+
+        watcher = asyncio.create_task(watch_rss())
+        try:
+            last = await svc.wait_bulk_sent(n)
+        finally:
+            watching = False
+            await watcher
         return {"mutation_s": mutation_s, "rate": n / (last - wall_start),
                 "peak_rss_mb": peak / 1e6, "sink": float(sink.count())}
     finally:

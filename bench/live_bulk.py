@@ -75,12 +75,7 @@ async def one_run(tmp: Path, n: int, subscribers: int, tag: str,
         cproc = psutil.Process(clients.pid) if clients is not None else None
         ccpu0 = sum(cproc.cpu_times()[:2]) if cproc is not None else 0.0
         wall_start, _ = await send_bulk(svc, token, app_ids)
-        while True:
-            count, last = await svc.sent_count(wall_start)
-            if count >= n:
-                break
-            await asyncio.sleep(0.1)
-        assert last is not None
+        last = await svc.wait_bulk_sent(n)
         rate = n / (last - wall_start)
         await asyncio.sleep(3.0)  # the last changes on their way
         cpu = sum(proc.cpu_times()[:2]) - cpu0
