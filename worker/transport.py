@@ -32,6 +32,18 @@ IDLE_PROBE_SECONDS = 2.0
 ANNOUNCED_STALE_SECONDS = 2.0
 
 
+def wire_content(data: bytes) -> bytes:
+    """The content of DATA as it goes on the wire: every line ended by CRLF, a period at
+    the start of a line doubled, and the final "." line (aiosmtplib's rules). The worker's
+    mails (core.mail.mime) are CRLF already and almost never have a line that starts with
+    a period: that is checked by counting bytes, a quarter of what the two regular
+    expressions cost on a 2 KB mail; any other mail goes through them."""
+    if (data.endswith(b"\r\n") and data.count(b"\n") == data.count(b"\r\n") == data.count(b"\r")
+            and not data.startswith(b".") and b"\n." not in data):
+        return data + b".\r\n"
+    return PERIOD_REGEX.sub(b"..", normalize_message_line_endings(data)) + b".\r\n"
+
+
 async def _transaction(client: aiosmtplib.SMTP, sender: str, recipients: Sequence[str],
                        data: bytes, before_data: Gate = None) -> dict[str, tuple[int, str]]:
     """MAIL, RCPT for each recipient, DATA: aiosmtplib's sendmail for plain addresses,
@@ -42,7 +54,7 @@ async def _transaction(client: aiosmtplib.SMTP, sender: str, recipients: Sequenc
 
     With `before_data`, it is awaited between the server's 354 and the content: the server
     cannot accept the mail before the gate opens, and the wait overlaps the round trips."""
-    message = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(data)) + b".\r\n"
+    message = wire_content(data)
     try:
         async with asyncio.timeout(None) as deadline:
             if client.supports_extension("pipelining"):
