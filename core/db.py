@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,14 @@ async def _keep_session(connection: Any) -> None:
 # anew for every execution, 0.6 ms each, because its estimate for `id = ANY($1)` made the
 # generic plan look dearer than a custom one; on this 2-core machine that was a fifth of
 # what a mail cost. The ORM's queries keep PostgreSQL's choice (the default connection).
+#
+# It is a client of its own, not a second connection in Tortoise's configuration: with two
+# there, every `in_transaction()` without a connection name raises ParamsError ("you are
+# running with multiple databases"), and the worker could record no failure, no retry and
+# no release on PostgreSQL.
 HOT = "hot"
 HOT_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
+_hot: BaseDBAsyncClient | None = None
 
 
 def _connection(url: str, server_settings: dict[str, str] | None,
@@ -62,14 +69,10 @@ def _connection(url: str, server_settings: dict[str, str] | None,
 
 def tortoise_config(database_url: str | None = None,
                     server_settings: dict[str, str] | None = None,
-                    lean_pool: bool = True, hot: bool = False) -> dict[str, Any]:
+                    lean_pool: bool = True) -> dict[str, Any]:
     url = _normalise_url(database_url or get_settings().database_url)
-    connections: dict[str, Any] = {"default": _connection(url, server_settings, lean_pool)}
-    if hot and url.startswith(("postgres://", "asyncpg://")):
-        connections[HOT] = _connection(url, {**(server_settings or {}), **HOT_SETTINGS},
-                                       lean_pool)
     return {
-        "connections": connections,
+        "connections": {"default": _connection(url, server_settings, lean_pool)},
         "apps": {
             "models": {
                 "models": [MODELS_MODULE],
@@ -102,19 +105,39 @@ async def init_db(settings: Settings | None = None,
     `server_settings` are PostgreSQL session settings for every connection; `lean_pool`
     (every process by default) see _keep_session; `hot` (the worker) adds the HOT
     connection."""
+    global _hot
     settings = settings or get_settings()
-    return await Tortoise.init(
-        config=tortoise_config(settings.database_url, server_settings, lean_pool, hot),
+    ctx = await Tortoise.init(
+        config=tortoise_config(settings.database_url, server_settings, lean_pool),
         _enable_global_fallback=True,
     )
+    url = _normalise_url(settings.database_url)
+    if hot and url.startswith(("postgres://", "asyncpg://")):
+        _hot = _client(_connection(url, {**(server_settings or {}), **HOT_SETTINGS}, lean_pool), HOT)
+    return ctx
+
+
+def _client(config: str | dict[str, Any], name: str) -> BaseDBAsyncClient:
+    """A Tortoise database client outside the ORM's configuration (it connects on first
+    use, as the configured ones do)."""
+    info = expand_db_url(config) if isinstance(config, str) else config
+    engine = importlib.import_module(info["engine"])
+    cls = engine.get_client_class(info) if hasattr(engine, "get_client_class") \
+        else engine.client_class
+    client: BaseDBAsyncClient = cls(connection_name=name, **info["credentials"])
+    return client
 
 
 def hot_connection() -> BaseDBAsyncClient:
     """The HOT connection where this process has one, else the default."""
-    return connections.get(HOT if HOT in connections.db_config else "default")
+    return _hot if _hot is not None else connections.get("default")
 
 
 async def close_db(ctx: TortoiseContext | None = None) -> None:
+    global _hot
+    if _hot is not None:
+        hot, _hot = _hot, None
+        await hot.close()
     if ctx is not None:
         await ctx.close_connections()
     else:
