@@ -5,6 +5,8 @@ Environment knobs:
   RECRUITMAIL_TEST_DATABASES   "sqlite,postgres" (default) or one of them
   RECRUITMAIL_TEST_PG          server URL without database (default postgres://postgres@127.0.0.1:5432)
   RECRUITMAIL_TEST_REDIS       redis URL incl. DB index (default redis://127.0.0.1:6379/7)
+  RECRUITMAIL_TEST_LOOP        "uvloop": every test on uvloop's event loop, which the api
+                               (uvicorn) and the worker process run on; default asyncio's
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ BACKENDS = [
 PG_SERVER = os.environ.get("RECRUITMAIL_TEST_PG", "postgres://postgres@127.0.0.1:5432").rstrip("/")
 TEST_REDIS = os.environ.get("RECRUITMAIL_TEST_REDIS", "redis://127.0.0.1:6379/7")
 TABLES_KEEP = {"tortoise_migrations"}
+
+if os.environ.get("RECRUITMAIL_TEST_LOOP") == "uvloop":
+    import uvloop
+
+    def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
+        return {"uvloop": uvloop.new_event_loop}
 
 
 def _run(coro: object) -> object:

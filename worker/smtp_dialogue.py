@@ -169,6 +169,7 @@ class Pipeline(_Dialogue):
         # Installed on this protocol object only: the transport calls
         # `protocol.data_received`, which now finds this method first.
         self.protocol.data_received = self._data_received  # type: ignore[method-assign]
+        self._reread()
         # While pending, aiosmtplib fails the waiter when the connection is lost.
         self.protocol._response_pending = True
         return self
@@ -176,6 +177,7 @@ class Pipeline(_Dialogue):
     def __exit__(self, *exc: Any) -> None:
         protocol = self.protocol
         del protocol.data_received  # the class's method again
+        self._reread()
         protocol._response_pending = False
         if self.replies or protocol._buffer:
             # Replies nobody asked for: the dialogue is out of step, the connection
@@ -187,6 +189,13 @@ class Pipeline(_Dialogue):
                 waiter.exception()  # retrieved: not logged as never retrieved
             protocol._response_waiter = (None if protocol.transport is None
                                          else self.loop.create_future())
+
+    def _reread(self) -> None:
+        # uvloop's transports keep the protocol's data_received from when it was set:
+        # setting the protocol again makes them look it up (asyncio's look it up each time).
+        transport = self.protocol.transport
+        if transport is not None and not transport.is_closing():
+            transport.set_protocol(self.protocol)
 
     def _data_received(self, data: bytes) -> None:
         # Every reply is kept, also one that comes while the waiter is already resolved

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -186,8 +186,8 @@ class _Recorder(asyncio.Protocol):
         self.in_data = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # (uvloop's transports are not asyncio.Transport subclasses)
+        self.transport = cast(asyncio.Transport, transport)
         transport.write(b"220 recorder ESMTP\r\n")
 
     def data_received(self, data: bytes) -> None:
