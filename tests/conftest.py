@@ -33,11 +33,20 @@ PG_SERVER = os.environ.get("RECRUITMAIL_TEST_PG", "postgres://postgres@127.0.0.1
 TEST_REDIS = os.environ.get("RECRUITMAIL_TEST_REDIS", "redis://127.0.0.1:6379/7")
 TABLES_KEEP = {"tortoise_migrations"}
 
-if os.environ.get("RECRUITMAIL_TEST_LOOP") == "uvloop":
+# The modules of the worker's SMTP dialogue run on both loops: the worker process runs on
+# uvloop, whose transports differ from asyncio's where the dialogue reads replies itself.
+BOTH_LOOPS = {"test_transport.py", "test_transport_replies.py", "test_announced_envelope.py",
+              "test_company_smtp.py"}
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
     import uvloop
 
-    def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
+    if os.environ.get("RECRUITMAIL_TEST_LOOP") == "uvloop":
         return {"uvloop": uvloop.new_event_loop}
+    if item.path.name in BOTH_LOOPS:
+        return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+    return {"asyncio": asyncio.new_event_loop}
 
 
 def _run(coro: object) -> object:
