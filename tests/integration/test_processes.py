@@ -197,8 +197,13 @@ async def _bulk_under_faults(tenant, sink, env, monkeypatch, sig: int, n: int = 
             assert await Message.filter(bulk_operation_id=op.id).exclude(
                 status=S.SENT).exists(), "the bulk was done before the stop; nothing was tested"
             if sig == signal.SIGTERM:
-                # A stopped worker leaves nothing SENDING of its own: what is SENDING now
-                # is the other worker's, renewed by its heartbeat.
+                # A stopped worker leaves nothing SENDING of its own (what it had claimed
+                # and not sent went back to the queue): what is SENDING now is the other
+                # worker's, under that worker's one claim token, renewed by its heartbeat.
+                tokens = set(await Message.filter(
+                    bulk_operation_id=op.id, status=S.SENDING).values_list(
+                    "claim_token", flat=True))
+                assert len(tokens) <= 1, tokens
                 assert not await Message.filter(
                     bulk_operation_id=op.id, status=S.SENDING,
                     lease_until__lt=recording.now()).exists()
