@@ -143,7 +143,7 @@ class Service:
             self._poll = await asyncpg.connect(self.env["RECRUITMAIL_DATABASE_URL"])
         return self._poll
 
-    async def sent_count(self, since: float) -> tuple[int, float | None]:
+    async def sent_count(self) -> tuple[int, float | None]:
         """How many messages are SENT, and the last one's sent_at (epoch seconds)."""
         row = await (await self._poller()).fetchrow(
             "SELECT count(*) AS n, extract(epoch FROM max(sent_at)) AS last "
@@ -158,7 +158,7 @@ class Service:
         conn = await self._poller()
         while await conn.fetchval("SELECT coalesce(sum(sent), 0) FROM bulk_operation") < n:
             await asyncio.sleep(every)
-        count, last = await self.sent_count(0)
+        count, last = await self.sent_count()
         assert count >= n and last is not None, (count, last)
         return last
 

@@ -160,7 +160,7 @@ async def run_one(svc: Service, token: str, api_pid: int, candidates: list[str],
         # Let the last messages be sent and their changes arrive.
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            count, _ = await svc.sent_count(0)
+            count, _ = await svc.sent_count()
             if count >= len(sent) + getattr(svc, "already_sent", 0):
                 break
             await asyncio.sleep(0.2)

@@ -166,8 +166,8 @@ class Pipeline(_Dialogue):
         self.wanted = 0
 
     def __enter__(self) -> Pipeline:
-        # Installed on this protocol object only: the transport calls
-        # `protocol.data_received`, which now finds this method first.
+        # Installed on this protocol object only: `protocol.data_received` now finds this
+        # method first, and the transport is told to look it up again (_reread).
         self.protocol.data_received = self._data_received  # type: ignore[method-assign]
         self._reread()
         # While pending, aiosmtplib fails the waiter when the connection is lost.
